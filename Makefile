@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and are safe to rerun.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= out/demo
+
+.PHONY: install install-test demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+# torch is pinned to the CPU wheel first, so nothing below can pull a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# mamba-ssm on CPU: only its pure-torch references and checkpoint format are used (tests).
+$(VENV)/.installed-mamba: $(VENV)/.installed
+	$(BIN)/pip install -q packaging ninja einops
+	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE $(BIN)/pip install -q --no-build-isolation mamba-ssm==2.3.2.post1
+	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-mamba
+
+demo: install
+	$(BIN)/snncompile demo -o $(OUT)
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,239 @@
+"""One configuration dataclass for Mamba2 teachers and SpikingMamba students.
+
+Glossary of dimension letters (upstream `mamba_ssm` names):
+  d_model  residual width          d_inner = expand * d_model
+  H        heads = d_inner/headdim P = headdim
+  N        d_state                 G = ngroups
+  K        d_conv (causal conv kernel)
+  conv_dim = d_inner + 2*G*N       (x, B, C share the depthwise conv)
+  d_in_proj = 2*d_inner + 2*G*N + H  (in_proj output, split [z, xBC, dt])
+
+Neurons (spec section 2): a `NeuronConfig` per spiked projection input; `layer_neurons`
+overrides the default per layer. `spiked_projections` says which projections are driven by
+spikes (default: in_proj and out_proj, the paper's placement). `spiking=False` is the dense
+Mamba2 teacher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from snncompile.errors import ConfigError
+
+NEURON_KINDS = ("lif", "ilif", "silif")
+PROJECTIONS = ("in_proj", "out_proj")
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """A quantizing spike neuron: s = clip(round(x / theta), lo, hi).
+
+    kind  'lif' {0,1} | 'ilif' {0..D} | 'silif' {-D..D}
+    D     maximum spike level (micro-steps per token); LIF forces D=1
+    theta initial threshold / scale (learned when `learn_theta`)
+    alpha height of the rectangular surrogate gradient
+    """
+
+    kind: str = "silif"
+    D: int = 4
+    theta: float = 1.0
+    alpha: float = 1.0
+    learn_theta: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in NEURON_KINDS:
+            raise ConfigError(f"neuron.kind must be one of {NEURON_KINDS}, got {self.kind!r}")
+        if not isinstance(self.D, int) or self.D < 1:
+            raise ConfigError(f"neuron.D must be a positive integer, got {self.D!r}")
+        if self.kind == "lif" and self.D != 1:
+            object.__setattr__(self, "D", 1)
+        if not (self.theta > 0 and math.isfinite(self.theta)):
+            raise ConfigError(f"neuron.theta must be positive and finite, got {self.theta!r}")
+        if not self.alpha > 0:
+            raise ConfigError(f"neuron.alpha must be positive, got {self.alpha!r}")
+
+    @property
+    def lo(self) -> int:
+        """Lowest spike level."""
+        return -self.D if self.kind == "silif" else 0
+
+    @property
+    def hi(self) -> int:
+        """Highest spike level."""
+        return self.D
+
+
+@dataclass(frozen=True)
+class SpikingMambaConfig:
+    """Shape and spiking options of a (Spiking)Mamba2 language model."""
+
+    d_model: int = 768
+    n_layer: int = 24
+    vocab_size: int = 50277
+    d_state: int = 128
+    d_conv: int = 4
+    expand: int = 2
+    headdim: int = 64
+    ngroups: int = 1
+    chunk_size: int = 256
+    rms_norm_eps: float = 1e-5
+    pad_vocab_size_multiple: int = 16
+    tie_embeddings: bool = True
+    residual_in_fp32: bool = True
+    conv_bias: bool = True
+    bias: bool = False
+    norm_before_gate: bool = False
+    # spiking options (absent from a dense mamba_ssm config)
+    spiking: bool = False
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    layer_neurons: tuple[NeuronConfig | None, ...] | None = None
+    spiked_projections: tuple[str, ...] = PROJECTIONS
+    sgc: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand",
+                     "headdim", "ngroups", "chunk_size", "pad_vocab_size_multiple"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ConfigError(f"config.{name} must be a positive integer, got {v!r}")
+        if self.d_inner % self.headdim:
+            raise ConfigError(
+                f"config: d_inner={self.d_inner} is not a multiple of headdim={self.headdim}")
+        if self.nheads % self.ngroups:
+            raise ConfigError(
+                f"config: nheads={self.nheads} is not a multiple of ngroups={self.ngroups}")
+        bad = [p for p in self.spiked_projections if p not in PROJECTIONS]
+        if bad:
+            raise ConfigError(f"config.spiked_projections: unknown {bad}, choose from {PROJECTIONS}")
+        if self.layer_neurons is not None and len(self.layer_neurons) != self.n_layer:
+            raise ConfigError(
+                f"config.layer_neurons has {len(self.layer_neurons)} entries, n_layer={self.n_layer}")
+
+    # derived sizes ---------------------------------------------------------------------------
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def nheads(self) -> int:
+        return self.d_inner // self.headdim
+
+    @property
+    def conv_dim(self) -> int:
+        return self.d_inner + 2 * self.ngroups * self.d_state
+
+    @property
+    def d_in_proj(self) -> int:
+        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
+
+    @property
+    def padded_vocab_size(self) -> int:
+        m = self.pad_vocab_size_multiple
+        return ((self.vocab_size + m - 1) // m) * m
+
+    def neuron_for(self, layer: int) -> NeuronConfig:
+        """The neuron used in `layer` (the per-layer override, else the default)."""
+        if self.layer_neurons is not None and self.layer_neurons[layer] is not None:
+            return self.layer_neurons[layer]
+        return self.neuron
+
+    def is_spiked(self, projection: str) -> bool:
+        return self.spiking and projection in self.spiked_projections
+
+    def replace(self, **changes: Any) -> "SpikingMambaConfig":
+        return dataclasses.replace(self, **changes)
+
+    # mamba_ssm config.json --------------------------------------------------------------------
+    def to_mamba_ssm_dict(self) -> dict[str, Any]:
+        """The `config.json` of `MambaLMHeadModel.save_pretrained`, plus a `spiking` section."""
+        d: dict[str, Any] = {
+            "d_model": self.d_model,
+            "d_intermediate": 0,
+            "n_layer": self.n_layer,
+            "vocab_size": self.vocab_size,
+            "ssm_cfg": {
+                "layer": "Mamba2",
+                "d_state": self.d_state,
+                "d_conv": self.d_conv,
+                "expand": self.expand,
+                "headdim": self.headdim,
+                "ngroups": self.ngroups,
+                "chunk_size": self.chunk_size,
+                "conv_bias": self.conv_bias,
+                "bias": self.bias,
+                "norm_before_gate": self.norm_before_gate,
+            },
+            "attn_layer_idx": [],
+            "attn_cfg": {},
+            "rms_norm": True,
+            "residual_in_fp32": self.residual_in_fp32,
+            "fused_add_norm": False,
+            "pad_vocab_size_multiple": self.pad_vocab_size_multiple,
+            "tie_embeddings": self.tie_embeddings,
+        }
+        if self.spiking:
+            d["spiking"] = {
+                "neuron": dataclasses.asdict(self.neuron),
+                "layer_neurons": None if self.layer_neurons is None else [
+                    None if n is None else dataclasses.asdict(n) for n in self.layer_neurons],
+                "spiked_projections": list(self.spiked_projections),
+                "sgc": self.sgc,
+            }
+        return d
+
+    @classmethod
+    def from_mamba_ssm_dict(cls, d: dict[str, Any]) -> "SpikingMambaConfig":
+        """Inverse of `to_mamba_ssm_dict`; raises ConfigError naming an unsupported field."""
+        if not isinstance(d, dict):
+            raise ConfigError("config.json: top level is not an object")
+        try:
+            ssm = dict(d.get("ssm_cfg") or {})
+            layer = ssm.pop("layer", "Mamba1")
+            if layer != "Mamba2":
+                raise ConfigError(f"config.json: ssm_cfg.layer is {layer!r}; only 'Mamba2' is supported")
+            if d.get("attn_layer_idx"):
+                raise ConfigError("config.json: attention layers (attn_layer_idx) are not supported")
+            if d.get("d_intermediate", 0):
+                raise ConfigError("config.json: MLP layers (d_intermediate > 0) are not supported")
+            if d.get("rms_norm", True) is not True:
+                raise ConfigError("config.json: rms_norm=false (LayerNorm) is not supported")
+            known = {"d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size",
+                     "conv_bias", "bias", "norm_before_gate"}
+            ignored_ok = {"dt_min", "dt_max", "dt_init_floor", "dt_limit", "A_init_range",
+                          "D_has_hdim", "rmsnorm", "d_ssm", "learnable_init_states",
+                          "activation", "use_mem_eff_path"}
+            unknown = set(ssm) - known - ignored_ok
+            if unknown:
+                raise ConfigError(f"config.json: unsupported ssm_cfg fields {sorted(unknown)}")
+            if ssm.get("rmsnorm", True) is not True or ssm.get("D_has_hdim", False):
+                raise ConfigError("config.json: ssm_cfg rmsnorm=false or D_has_hdim=true is not supported")
+            kw: dict[str, Any] = {k: ssm[k] for k in known if k in ssm}
+            for k in ("d_model", "n_layer", "vocab_size", "residual_in_fp32",
+                      "pad_vocab_size_multiple", "tie_embeddings"):
+                if k in d:
+                    kw[k] = d[k]
+            sp = d.get("spiking")
+            if sp:
+                kw["spiking"] = True
+                kw["neuron"] = NeuronConfig(**sp.get("neuron", {}))
+                ln = sp.get("layer_neurons")
+                kw["layer_neurons"] = None if ln is None else tuple(
+                    None if n is None else NeuronConfig(**n) for n in ln)
+                kw["spiked_projections"] = tuple(sp.get("spiked_projections", PROJECTIONS))
+                kw["sgc"] = bool(sp.get("sgc", False))
+            return cls(**kw)
+        except TypeError as exc:
+            raise ConfigError(f"config.json: {exc}") from None
+
+
+# Public Mamba2 configs (spec section 6; vocab 50277 padded to 50288).
+PUBLIC_CONFIGS: dict[str, SpikingMambaConfig] = {
+    "mamba2-130m": SpikingMambaConfig(d_model=768, n_layer=24),
+    "mamba2-370m": SpikingMambaConfig(d_model=1024, n_layer=48),
+    "mamba2-780m": SpikingMambaConfig(d_model=1536, n_layer=48),
+    "mamba2-1.3b": SpikingMambaConfig(d_model=2048, n_layer=48),
+    "mamba2-2.7b": SpikingMambaConfig(d_model=2560, n_layer=64),
+}
