@@ -1,1 +1,24 @@
-"""TODO"""
+"""snncompile.energy: price counters with a cost table.
+
+    counters (analytic: IR accounting at a firing rate | measured: the simulator's sim.json)
+      -> price(counters, table) -> EnergyReport (per node, per layer, totals; SNN vs dense ANN)
+      -> report writers (rich table, JSON, CSV) and plot.write_png
+
+Modules: `table` (cost tables in energy/tables/*.toml, loader and validator), `counters`
+(counter records, sim.json reader), `analytic` (counters from `Op.counts` at a rate),
+`price` (the pure pricing function), `report` (JSON/CSV/terminal), `plot` (PNG),
+`reproduce` (the paper's AC-vs-MAC reproduction and the memory-aware comparison).
+"""
+
+from snncompile.energy.analytic import (DEFAULT_D, WEIGHT_READS, analytic_counters,
+                                        rates_from_counters, spiking_graph)
+from snncompile.energy.counters import CounterSet, LayerCounters, parse_sim, read_sim_json
+from snncompile.energy.price import Energy, EnergyReport, LayerEnergy, price
+from snncompile.energy.table import COMPONENTS, PRICES, CostTable, list_tables, load_table
+
+__all__ = [
+    "DEFAULT_D", "WEIGHT_READS", "analytic_counters", "rates_from_counters", "spiking_graph",
+    "CounterSet", "LayerCounters", "parse_sim", "read_sim_json",
+    "Energy", "EnergyReport", "LayerEnergy", "price",
+    "COMPONENTS", "PRICES", "CostTable", "list_tables", "load_table",
+]

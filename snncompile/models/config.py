@@ -25,6 +25,10 @@ from snncompile.errors import ConfigError
 
 NEURON_KINDS = ("lif", "ilif", "silif")
 PROJECTIONS = ("in_proj", "out_proj")
+SGC_MODES = ("gradient", "branch")
+# mamba_ssm Mamba2's init defaults; config.json carries these fields only when they differ
+_UPSTREAM_INIT_DEFAULTS = {"dt_min": 0.001, "dt_max": 0.1, "dt_init_floor": 1e-4,
+                           "A_init_range": (1.0, 16.0)}
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,17 @@ class SpikingMambaConfig:
     layer_neurons: tuple[NeuronConfig | None, ...] | None = None
     spiked_projections: tuple[str, ...] = PROJECTIONS
     sgc: bool = False
+    # SGC form (snncompile.models.sgc): 'gradient' = forward is exactly the spike output and
+    # backward adds sgc_weight * d f_m/dx; 'branch' = forward mixes in the smooth branch with
+    # weight sgc_weight (annealed to 0 by the trainer). Training only, never at inference.
+    sgc_mode: str = "gradient"
+    sgc_weight: float = 0.1
+    # upstream Mamba2 init (dt_bias = softplus^-1 of dt ~ logUniform[dt_min, dt_max], floored;
+    # A_log = log(Uniform(A_init_range)))
+    dt_min: float = 0.001
+    dt_max: float = 0.1
+    dt_init_floor: float = 1e-4
+    A_init_range: tuple[float, float] = (1.0, 16.0)
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand",
@@ -111,6 +126,19 @@ class SpikingMambaConfig:
         if self.layer_neurons is not None and len(self.layer_neurons) != self.n_layer:
             raise ConfigError(
                 f"config.layer_neurons has {len(self.layer_neurons)} entries, n_layer={self.n_layer}")
+        if self.sgc_mode not in SGC_MODES:
+            raise ConfigError(f"config.sgc_mode must be one of {SGC_MODES}, got {self.sgc_mode!r}")
+        if not (math.isfinite(self.sgc_weight) and self.sgc_weight >= 0):
+            raise ConfigError(f"config.sgc_weight must be finite and >= 0, got {self.sgc_weight!r}")
+        if not 0 < self.dt_min <= self.dt_max:
+            raise ConfigError(
+                f"config: need 0 < dt_min <= dt_max, got dt_min={self.dt_min!r}, dt_max={self.dt_max!r}")
+        if not self.dt_init_floor > 0:
+            raise ConfigError(f"config.dt_init_floor must be positive, got {self.dt_init_floor!r}")
+        lo_hi = tuple(self.A_init_range)
+        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
+            raise ConfigError(f"config.A_init_range must be (lo, hi) with 0 < lo <= hi, got {self.A_init_range!r}")
+        object.__setattr__(self, "A_init_range", (float(lo_hi[0]), float(lo_hi[1])))
 
     # derived sizes ---------------------------------------------------------------------------
     @property
@@ -181,7 +209,15 @@ class SpikingMambaConfig:
                     None if n is None else dataclasses.asdict(n) for n in self.layer_neurons],
                 "spiked_projections": list(self.spiked_projections),
                 "sgc": self.sgc,
+                "sgc_mode": self.sgc_mode,
+                "sgc_weight": self.sgc_weight,
             }
+        # init ranges: written only when not upstream's defaults (keeps the dense file identical
+        # to what mamba_ssm writes)
+        for k, default in _UPSTREAM_INIT_DEFAULTS.items():
+            v = getattr(self, k)
+            if v != default:
+                d["ssm_cfg"][k] = list(v) if isinstance(v, tuple) else v
         return d
 
     @classmethod
@@ -201,8 +237,9 @@ class SpikingMambaConfig:
             if d.get("rms_norm", True) is not True:
                 raise ConfigError("config.json: rms_norm=false (LayerNorm) is not supported")
             known = {"d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size",
-                     "conv_bias", "bias", "norm_before_gate"}
-            ignored_ok = {"dt_min", "dt_max", "dt_init_floor", "dt_limit", "A_init_range",
+                     "conv_bias", "bias", "norm_before_gate",
+                     "dt_min", "dt_max", "dt_init_floor", "A_init_range"}
+            ignored_ok = {"dt_limit",
                           "D_has_hdim", "rmsnorm", "d_ssm", "learnable_init_states",
                           "activation", "use_mem_eff_path"}
             unknown = set(ssm) - known - ignored_ok
@@ -211,6 +248,8 @@ class SpikingMambaConfig:
             if ssm.get("rmsnorm", True) is not True or ssm.get("D_has_hdim", False):
                 raise ConfigError("config.json: ssm_cfg rmsnorm=false or D_has_hdim=true is not supported")
             kw: dict[str, Any] = {k: ssm[k] for k in known if k in ssm}
+            if "A_init_range" in kw:
+                kw["A_init_range"] = tuple(kw["A_init_range"])
             for k in ("d_model", "n_layer", "vocab_size", "residual_in_fp32",
                       "pad_vocab_size_multiple", "tie_embeddings"):
                 if k in d:
@@ -224,6 +263,9 @@ class SpikingMambaConfig:
                     None if n is None else NeuronConfig(**n) for n in ln)
                 kw["spiked_projections"] = tuple(sp.get("spiked_projections", PROJECTIONS))
                 kw["sgc"] = bool(sp.get("sgc", False))
+                for k in ("sgc_mode", "sgc_weight"):
+                    if k in sp:
+                        kw[k] = sp[k]
             return cls(**kw)
         except TypeError as exc:
             raise ConfigError(f"config.json: {exc}") from None

@@ -1,0 +1,313 @@
+"""The generic accumulate-only core: `HardwareSpec`, read from a TOML hardware description.
+
+A chip is a 2D mesh of identical cores (rows x cols = cores). Each core holds weight tiles of
+spiked projections in its weight SRAM (input-major: one row of int weights per input axon),
+one accumulator ("neuron", `state_bits` wide) per output column of each tile, and `ac_lanes`
+adders that add one weight per lane per cycle. Ops that still multiply (norms, conv, SSM scan,
+LM head, the spike encoders) run on a dense unit with `mac_lanes` multiply-accumulators, either
+one shared unit at a mesh position or one per core. Cores talk over a mesh NoC (`hop_latency`
+cycles per hop, X-Y routing, so hops = Manhattan distance); every micro-step ends with a
+barrier of `barrier_cycles`. Spikes are either binary (a token's level |s| <= D is sent as |s|
+signed spikes over D micro-steps) or graded (one event per non-zero neuron carrying s).
+
+File layout (every table and key is required unless marked optional; unknown keys are errors):
+
+  [chip]       name, cores, mesh = [rows, cols], clock_hz
+  [core]       neurons, axons, weight_sram_bytes, weight_bits, state_bits, ac_lanes,
+               pipeline_depth, graded_mult_cycles
+  [dense_unit] placement = "shared" | "per_core", position = [row, col] (shared only),
+               mac_lanes, pipeline_depth, weight_bits
+  [noc]        hop_latency_cycles, hop_energy_pj, message_bits
+  [sync]       barrier_cycles
+  [spikes]     encoding = "binary" | "graded", payload_bits
+
+`HardwareSpec.from_toml(path)`, `from_dict(d)` and `load(name_or_path)` (a preset name from
+`presets/` or a file) validate everything and raise `HardwareSpecError` naming the field
+(`core.weight_sram_bytes`, ...). `to_dict()` gives the nested form (the `hardware` entry of
+sim.json) and `to_toml()` the file form; both round-trip.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from snncompile.errors import HardwareSpecError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+ENCODINGS = ("binary", "graded")
+PLACEMENTS = ("shared", "per_core")
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One key of the file: section.key -> attribute, its type and a one-line meaning."""
+
+    section: str
+    key: str
+    attr: str
+    kind: str  # "int" (>0), "int0" (>=0), "float" (>0), "float0" (>=0), "str", "pair"
+    doc: str
+
+
+SCHEMA: tuple[_Field, ...] = (
+    _Field("chip", "name", "name", "str", "preset name"),
+    _Field("chip", "cores", "cores", "int", "number of cores on the mesh"),
+    _Field("chip", "mesh", "mesh", "pair", "mesh shape [rows, cols], rows*cols = cores"),
+    _Field("chip", "clock_hz", "clock_hz", "float", "core clock (cycles per second)"),
+    _Field("core", "neurons", "neurons_per_core", "int", "accumulators (output neurons) per core"),
+    _Field("core", "axons", "axons_per_core", "int", "input axons (weight rows) per core"),
+    _Field("core", "weight_sram_bytes", "weight_sram_bytes", "int", "weight SRAM per core (bytes)"),
+    _Field("core", "weight_bits", "weight_bits", "int", "bits per spiked-projection weight (2..8)"),
+    _Field("core", "state_bits", "state_bits", "int", "bits per accumulator / neuron state"),
+    _Field("core", "ac_lanes", "ac_lanes", "int", "accumulates per cycle per core"),
+    _Field("core", "pipeline_depth", "pipeline_depth", "int0",
+           "cycles to fill the spike pipeline of a core (paid once per busy micro-step)"),
+    _Field("core", "graded_mult_cycles", "graded_mult_cycles", "int",
+           "cycles per lane pass of a graded event (payload x weight)"),
+    _Field("dense_unit", "placement", "dense_placement", "str", "'shared' or 'per_core'"),
+    _Field("dense_unit", "position", "dense_position", "pair", "[row, col] of a shared dense unit"),
+    _Field("dense_unit", "mac_lanes", "dense_mac_lanes", "int", "multiply-accumulates per cycle"),
+    _Field("dense_unit", "pipeline_depth", "dense_pipeline_depth", "int0",
+           "cycles of dense-unit pipeline fill per op"),
+    _Field("dense_unit", "weight_bits", "dense_weight_bits", "int",
+           "bits per stored dense parameter / state element"),
+    _Field("noc", "hop_latency_cycles", "hop_latency_cycles", "int0", "cycles per mesh hop"),
+    _Field("noc", "hop_energy_pj", "hop_energy_pj", "float0", "energy per message per hop (pJ)"),
+    _Field("noc", "message_bits", "message_bits", "int", "bits per NoC message"),
+    _Field("sync", "barrier_cycles", "barrier_cycles", "int0", "mesh barrier per micro-step"),
+    _Field("spikes", "encoding", "spike_encoding", "str", "'binary' micro-steps or 'graded'"),
+    _Field("spikes", "payload_bits", "payload_bits", "int", "bits of a graded spike payload"),
+)
+_BY_SECTION: dict[str, dict[str, _Field]] = {}
+for _f in SCHEMA:
+    _BY_SECTION.setdefault(_f.section, {})[_f.key] = _f
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """A validated generic accumulate-only chip (see the module docstring for the meaning)."""
+
+    name: str
+    cores: int
+    mesh: tuple[int, int]
+    clock_hz: float
+    neurons_per_core: int
+    axons_per_core: int
+    weight_sram_bytes: int
+    weight_bits: int
+    state_bits: int
+    ac_lanes: int
+    pipeline_depth: int
+    graded_mult_cycles: int
+    dense_placement: str
+    dense_position: tuple[int, int]
+    dense_mac_lanes: int
+    dense_pipeline_depth: int
+    dense_weight_bits: int
+    hop_latency_cycles: int
+    hop_energy_pj: float
+    message_bits: int
+    barrier_cycles: int
+    spike_encoding: str
+    payload_bits: int
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation --------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise HardwareSpecError naming the first bad field."""
+        for f in SCHEMA:
+            _check_value(f, getattr(self, f.attr))
+        rows, cols = self.mesh
+        if rows * cols != self.cores:
+            raise HardwareSpecError(
+                f"chip.mesh: {rows}x{cols} = {rows * cols} cores, but chip.cores = {self.cores}")
+        if not 2 <= self.weight_bits <= 8:
+            raise HardwareSpecError(f"core.weight_bits must be in 2..8, got {self.weight_bits}")
+        if self.state_bits > 64:
+            raise HardwareSpecError(f"core.state_bits must be <= 64, got {self.state_bits}")
+        if self.spike_encoding not in ENCODINGS:
+            raise HardwareSpecError(
+                f"spikes.encoding must be one of {ENCODINGS}, got {self.spike_encoding!r}")
+        if self.dense_placement not in PLACEMENTS:
+            raise HardwareSpecError(
+                f"dense_unit.placement must be one of {PLACEMENTS}, got {self.dense_placement!r}")
+        pr, pc = self.dense_position
+        if not (0 <= pr < rows and 0 <= pc < cols):
+            raise HardwareSpecError(
+                f"dense_unit.position {[pr, pc]} is outside the {rows}x{cols} mesh")
+        if self.weight_sram_bytes * 8 < self.weight_bits:
+            raise HardwareSpecError(
+                f"core.weight_sram_bytes={self.weight_sram_bytes} cannot hold one "
+                f"{self.weight_bits}-bit weight")
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def weights_per_core(self) -> int:
+        """How many weights fit in one core's weight SRAM."""
+        return self.weight_sram_bytes * 8 // self.weight_bits
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes per accumulator / neuron state element."""
+        return (self.state_bits + 7) // 8
+
+    @property
+    def dense_bytes(self) -> int:
+        """Bytes per dense parameter / state element."""
+        return (self.dense_weight_bits + 7) // 8
+
+    def row_bytes(self, cols: int) -> int:
+        """Bytes of one weight row segment of `cols` weights (what one spike reads)."""
+        return (cols * self.weight_bits + 7) // 8
+
+    def coord(self, core: int) -> tuple[int, int]:
+        """(row, col) of core id `core` (row-major ids)."""
+        return divmod(core, self.mesh[1])
+
+    def core_id(self, row: int, col: int) -> int:
+        return row * self.mesh[1] + col
+
+    def hops(self, a: int, b: int) -> int:
+        """Mesh hops between cores a and b (X-Y routing: Manhattan distance)."""
+        (ra, ca), (rb, cb) = self.coord(a), self.coord(b)
+        return abs(ra - rb) + abs(ca - cb)
+
+    # -- (de)serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested {section: {key: value}} form (the file's layout; JSON-serializable)."""
+        out: dict[str, dict[str, Any]] = {}
+        for f in SCHEMA:
+            v = getattr(self, f.attr)
+            out.setdefault(f.section, {})[f.key] = list(v) if f.kind == "pair" else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "hardware") -> "HardwareSpec":
+        """Build from the nested form; raise HardwareSpecError naming the field."""
+        if not isinstance(data, dict):
+            raise HardwareSpecError(f"{source}: top level must be a table")
+        for section in data:
+            if section not in _BY_SECTION:
+                raise HardwareSpecError(
+                    f"{source}: unknown section [{section}] (known: {sorted(_BY_SECTION)})")
+        values: dict[str, Any] = {}
+        for section, keys in _BY_SECTION.items():
+            table = data.get(section)
+            if table is None:
+                raise HardwareSpecError(f"{source}: missing section [{section}]")
+            if not isinstance(table, dict):
+                raise HardwareSpecError(f"{source}: [{section}] must be a table")
+            for key in table:
+                if key not in keys:
+                    raise HardwareSpecError(
+                        f"{source}: unknown field {section}.{key} (known: {sorted(keys)})")
+            for key, f in keys.items():
+                if key not in table:
+                    raise HardwareSpecError(f"{source}: missing field {section}.{key} ({f.doc})")
+                v = table[key]
+                _check_value(f, v)
+                if f.kind == "pair":
+                    v = (int(v[0]), int(v[1]))
+                elif f.kind.startswith("float"):
+                    v = float(v)
+                values[f.attr] = v
+        try:
+            return cls(**values)
+        except HardwareSpecError as exc:
+            raise HardwareSpecError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "HardwareSpec":
+        p = Path(path)
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise HardwareSpecError(f"cannot read hardware file {str(p)!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise HardwareSpecError(f"{p}: not UTF-8 text") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise HardwareSpecError(f"{p}: invalid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def load(cls, name_or_path: str | Path | None = None) -> "HardwareSpec":
+        """A preset by name ("default", "small", "large") or a TOML file; None -> default."""
+        if name_or_path is None:
+            name_or_path = "default"
+        p = Path(name_or_path)
+        if p.suffix != ".toml" and not p.exists():
+            preset = PRESETS_DIR / f"{name_or_path}.toml"
+            if not preset.exists():
+                raise HardwareSpecError(
+                    f"no hardware preset or file {str(name_or_path)!r} "
+                    f"(presets: {', '.join(preset_names())})")
+            p = preset
+        return cls.from_toml(p)
+
+    def to_toml(self) -> str:
+        """The TOML file text of this spec (round-trips through `from_toml`)."""
+        lines: list[str] = []
+        for section, table in self.to_dict().items():
+            lines.append(f"[{section}]")
+            for key, v in table.items():
+                lines.append(f"{key} = {_toml_value(v)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(section.key, value, meaning) rows for display."""
+        return [(f"{f.section}.{f.key}", _toml_value(getattr(self, f.attr)), f.doc)
+                for f in SCHEMA]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _check_value(f: _Field, v: Any) -> None:
+    where = f"{f.section}.{f.key}"
+    if f.kind == "str":
+        if not isinstance(v, str) or not v:
+            raise HardwareSpecError(f"{where} must be a non-empty string, got {v!r}")
+    elif f.kind == "pair":
+        if (not isinstance(v, (list, tuple)) or len(v) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
+            raise HardwareSpecError(f"{where} must be a pair of integers [a, b], got {v!r}")
+        if f.key == "mesh" and min(v) < 1:
+            raise HardwareSpecError(f"{where} must be positive, got {list(v)}")
+        if min(v) < 0:
+            raise HardwareSpecError(f"{where} must be non-negative, got {list(v)}")
+    elif f.kind in ("int", "int0"):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise HardwareSpecError(f"{where} must be an integer, got {v!r}")
+        if f.kind == "int" and v < 1:
+            raise HardwareSpecError(f"{where} must be positive, got {v}")
+        if f.kind == "int0" and v < 0:
+            raise HardwareSpecError(f"{where} must be non-negative, got {v}")
+    else:  # float / float0
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise HardwareSpecError(f"{where} must be a finite number, got {v!r}")
+        if f.kind == "float" and v <= 0:
+            raise HardwareSpecError(f"{where} must be positive, got {v}")
+        if f.kind == "float0" and v < 0:
+            raise HardwareSpecError(f"{where} must be non-negative, got {v}")

@@ -1,0 +1,150 @@
+"""`snncompile distill`: train a dense Mamba2 teacher and/or distill a SpikingMamba student.
+
+    snncompile distill --stage teacher -o OUT [--d-model 192 --n-layer 3 ...]
+    snncompile distill --stage student --teacher OUT/teacher -o OUT [--neuron silif --D 4]
+    snncompile distill --stage both -o OUT
+
+Writes OUT/teacher and/or OUT/student (mamba_ssm checkpoint folders + train_summary.json).
+Checkpoints every --ckpt-every steps to --ckpt-dir (default OUT/checkpoints); rerunning an
+interrupted command resumes from the last one (snncompile.training.distill).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from snncompile.data.corpus import load_split
+from snncompile.data.tokenizer import VOCAB_SIZE
+from snncompile.errors import ConfigError
+from snncompile.models.config import NEURON_KINDS, SGC_MODES, NeuronConfig, SpikingMambaConfig
+from snncompile.training.distill import distill as run_distill
+from snncompile.training.options import CALIBRATIONS, HIDDEN_TARGETS, TrainOptions
+
+
+@click.command("distill")
+@click.option("--stage", type=click.Choice(["teacher", "student", "both"]), default="both",
+              show_default=True, help="What to train.")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: OUT/teacher, OUT/student.")
+@click.option("--teacher", "teacher_dir", type=click.Path(path_type=Path), default=None,
+              help="Teacher checkpoint folder (for --stage student).")
+@click.option("--d-model", type=int, default=192, show_default=True)
+@click.option("--n-layer", type=int, default=3, show_default=True)
+@click.option("--d-state", type=int, default=32, show_default=True)
+@click.option("--headdim", type=int, default=32, show_default=True)
+@click.option("--expand", type=int, default=2, show_default=True)
+@click.option("--chunk-size", type=int, default=64, show_default=True)
+@click.option("--neuron", type=click.Choice(NEURON_KINDS), default="silif", show_default=True)
+@click.option("--D", "D", type=int, default=4, show_default=True,
+              help="Spike levels / micro-steps per token (LIF forces 1).")
+@click.option("--sgc/--no-sgc", default=True, show_default=True,
+              help="Smoothed Gradient Compensation during student training.")
+@click.option("--sgc-mode", type=click.Choice(SGC_MODES), default="gradient", show_default=True)
+@click.option("--sgc-weight", type=float, default=0.1, show_default=True)
+@click.option("--steps", type=int, default=1000, show_default=True, help="Teacher steps.")
+@click.option("--student-steps", type=int, default=None, help="Student steps [default: --steps].")
+@click.option("--batch", type=int, default=16, show_default=True)
+@click.option("--seq-len", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True, help="Teacher peak lr.")
+@click.option("--student-lr", type=float, default=1e-3, show_default=True)
+@click.option("--warmup", type=int, default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ckpt-every", type=int, default=100, show_default=True,
+              help="Write a resumable checkpoint every N steps.")
+@click.option("--ckpt-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Resumable checkpoints [default: OUT/checkpoints].")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from the last checkpoint in --ckpt-dir if there is one.")
+@click.option("--kl-weight", type=float, default=1.0, show_default=True)
+@click.option("--hidden-weight", type=float, default=TrainOptions.hidden_weight,
+              show_default=True, help="Weight of L_Hidden.")
+@click.option("--hidden-target", type=click.Choice(HIDDEN_TARGETS), default="mixer",
+              show_default=True)
+@click.option("--ce-weight", type=float, default=0.0, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="KL temperature.")
+@click.option("--calibration", type=click.Choice(CALIBRATIONS), default="mse",
+              show_default=True, help="Initial thresholds from the teacher's activations.")
+@click.option("--eval-bytes", type=int, default=None,
+              help="Validate on the first N bytes of the validation split [default: all].")
+@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A .txt or .gz text file instead of the bundled corpus.")
+@click.option("--format", "fmt", type=click.Choice(["safetensors", "bin"]),
+              default="safetensors", show_default=True)
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand, chunk_size,
+            neuron, D, sgc, sgc_mode, sgc_weight, steps, student_steps, batch, seq_len, lr,
+            student_lr, warmup, seed, ckpt_every, ckpt_dir, resume, kl_weight, hidden_weight,
+            hidden_target, ce_weight, temperature, calibration, eval_bytes, corpus, fmt,
+            threads, progress, as_json):
+    """Train a Mamba2 teacher and distill a SpikingMamba student from it."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    if stage == "student" and teacher_dir is None:
+        raise ConfigError("--stage student needs --teacher DIR (a dense teacher checkpoint)")
+    if stage != "student" and teacher_dir is not None:
+        raise ConfigError("--teacher is only used with --stage student")
+    model_cfg = SpikingMambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=VOCAB_SIZE,
+                                   d_state=d_state, headdim=headdim, expand=expand,
+                                   chunk_size=chunk_size)
+    common = dict(batch=batch, seq_len=seq_len, warmup=warmup, seed=seed,
+                  ckpt_every=ckpt_every, eval_seq_len=seq_len, eval_bytes=eval_bytes)
+    t_opts = TrainOptions(stage="teacher", steps=steps, lr=lr, **common)
+    s_opts = TrainOptions(stage="student", steps=student_steps or steps, lr=student_lr,
+                          kl_weight=kl_weight, hidden_weight=hidden_weight,
+                          hidden_target=hidden_target, ce_weight=ce_weight,
+                          temperature=temperature, calibration=calibration, **common)
+    neuron_cfg = NeuronConfig(kind=neuron, D=D)
+    data = load_split(None if corpus is None else str(corpus))
+    try:
+        report = run_distill(stage=stage, out=out, model_config=model_cfg,
+                             teacher_options=t_opts, student_options=s_opts, neuron=neuron_cfg,
+                             sgc=sgc, sgc_mode=sgc_mode, sgc_weight=sgc_weight,
+                             teacher_dir=teacher_dir, ckpt_dir=ckpt_dir, resume=resume,
+                             progress=progress and not as_json, data=data, fmt=fmt)
+    except KeyboardInterrupt:
+        where = ckpt_dir if ckpt_dir is not None else out / "checkpoints"
+        click.echo(f"interrupted; checkpoints are in {where}: rerun the same command to resume",
+                   err=True)
+        sys.exit(130)
+    if as_json:
+        slim = {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"}
+                for k, v in report.summaries.items()}
+        for k, folder in report.folders.items():
+            slim[k]["folder"] = str(folder)
+        click.echo(json.dumps(slim, indent=2))
+        return
+    _print_table(report)
+
+
+def _print_table(report) -> None:
+    table = Table(title="distill")
+    for col in ("stage", "folder", "steps", "final loss", "val bpb", "vs teacher",
+                "mean fr", "train s", "tok/s"):
+        table.add_column(col)
+    for stage, s in report.summaries.items():
+        val = s.get("val", {})
+        fr = val.get("mean_firing_rate")
+        ratio = s.get("bpb_ratio")
+        table.add_row(stage, str(report.folders[stage]), str(s["steps"]),
+                      f"{s['final_loss']:.4f}", f"{val.get('bpb', float('nan')):.4f}",
+                      "" if ratio is None else f"{ratio:.3f}x",
+                      "" if fr is None else f"{fr:.3f}", f"{s['train_wall_s']:.0f}",
+                      f"{s['tokens_per_s']:.0f}")
+    Console().print(table)
+    for stage, s in report.summaries.items():
+        layers = s.get("val", {}).get("layer_firing_rates") or {}
+        if layers:
+            rates = ", ".join(f"layer {k}: {v:.3f}" for k, v in layers.items())
+            Console().print(f"{stage} firing rates per layer: {rates}")

@@ -1,0 +1,85 @@
+"""`snncompile evaluate CKPT`: validation bits per byte, firing rates and sample text.
+
+    snncompile evaluate examples/models/student [--json] [--prompt TEXT] [--tokens N]
+                        [--temperature T] [--seed S] [--eval-bytes N]
+
+Bits per byte over the validation split (snncompile.training.evaluate), per-layer firing rates
+for a spiking model, then two continuations of the prompt: greedy and sampled at T.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from snncompile.data.corpus import load_split
+from snncompile.data.tokenizer import decode, encode
+from snncompile.errors import ConfigError
+from snncompile.models.checkpoint import load_checkpoint
+from snncompile.training.evaluate import evaluate as run_evaluate
+from snncompile.training.evaluate import generate
+
+
+@click.command("evaluate")
+@click.argument("ckpt", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--prompt", default="Return the ", show_default=True, help="Prompt text.")
+@click.option("--tokens", type=int, default=120, show_default=True,
+              help="Bytes to generate per sample (0: no samples).")
+@click.option("--temperature", type=float, default=0.8, show_default=True,
+              help="Temperature of the sampled continuation (the other one is greedy).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seq-len", type=int, default=256, show_default=True,
+              help="Evaluation window (context restarts every window).")
+@click.option("--eval-bytes", type=int, default=None,
+              help="Use the first N bytes of the validation split [default: all].")
+@click.option("--batch", type=int, default=16, show_default=True)
+@click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+              help="A .txt or .gz text file instead of the bundled corpus.")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
+def evaluate(ckpt, as_json, prompt, tokens, temperature, seed, seq_len, eval_bytes, batch,
+             corpus, threads):
+    """Validation bpb and sample text of checkpoint CKPT."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    if tokens < 0:
+        raise ConfigError(f"--tokens must be >= 0, got {tokens}")
+    if temperature <= 0:
+        raise ConfigError(f"--temperature must be > 0, got {temperature} (greedy is always shown)")
+    if not prompt:
+        raise ConfigError("--prompt must not be empty")
+    model = load_checkpoint(ckpt)
+    data = load_split(corpus)
+    result = run_evaluate(model, data.val, seq_len=seq_len, batch=batch, max_bytes=eval_bytes)
+    ids = encode(prompt)
+    samples = {}
+    if tokens:
+        samples["greedy"] = decode(generate(model, ids, tokens, 0.0, seed))
+        samples[f"temperature={temperature:g}"] = decode(
+            generate(model, ids, tokens, temperature, seed))
+    if as_json:
+        out = {"checkpoint": ckpt, "spiking": model.config.spiking, **result.to_dict(),
+               "prompt": prompt, "seed": seed, "temperature": temperature, "samples": samples}
+        click.echo(json.dumps(out, indent=2))
+        return
+    console = Console()
+    table = Table(title=f"evaluate {ckpt}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("validation bpb", f"{result.bpb:.4f}")
+    table.add_row("bytes predicted", f"{result.n_bytes:,}")
+    table.add_row("window", str(result.seq_len))
+    if result.mean_rate is not None:
+        table.add_row("firing rate (all)", f"{result.mean_rate:.4f}")
+        for layer, rate in sorted(result.layer_rates.items()):
+            table.add_row(f"firing rate layer {layer}", f"{rate:.4f}")
+    console.print(table)
+    for name, text in samples.items():
+        console.print(f"[bold]{name}[/bold]: {prompt!r} -> ", end="")
+        console.print(repr(text), markup=False, highlight=False)

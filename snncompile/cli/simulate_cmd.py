@@ -1,0 +1,65 @@
+"""`snncompile simulate prog/ --prompt TEXT [--tokens N] [--json out.json]`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+
+@click.command()
+@click.argument("program", type=click.Path(file_okay=False))
+@click.option("--prompt", required=True, help="Text fed to the model (byte tokens).")
+@click.option("--tokens", "n_tokens", type=click.IntRange(0, 100000), default=16,
+              show_default=True, help="New tokens to generate (greedy).")
+@click.option("--encoding", type=click.Choice(["binary", "graded"]), default=None,
+              help="Spike encoding (default: the program's hardware setting).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the counters to this sim.json file.")
+def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
+             json_path: str | None) -> None:
+    """Run PROGRAM (a folder from `snncompile lower`) on the cycle-counting simulator."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+    from rich.text import Text
+
+    from snncompile.backends.accum.program import Program
+    from snncompile.data.tokenizer import decode, encode
+    from snncompile.errors import SimulationError
+    from snncompile.simulator import Simulator, sim_json, write_sim_json
+
+    ids = encode(prompt)
+    if not ids:
+        raise SimulationError("--prompt is empty")
+    console = Console()
+    with console.status(f"loading {program}"):
+        prog = Program.load(program)
+        sim = Simulator(prog, encoding)
+    total = len(ids) + max(n_tokens - 1, 0)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task("simulating tokens", total=total)
+        new = sim.generate(ids, n_tokens, on_token=lambda _t: bar.advance(task))
+    wall = time.perf_counter() - t0
+    continuation = decode(new)
+    console.print(Text(prompt, style="bold") + Text(continuation, style="green"))
+    c, hw = sim.counters, prog.hardware
+    tot = c.totals()
+    table = Table(title=f"counters over {c.tokens} tokens ({sim.encoding} spikes, {hw.name})")
+    table.add_column("counter")
+    table.add_column("total", justify="right")
+    table.add_column("per token", justify="right")
+    for key, v in tot.items():
+        table.add_row(key, f"{v:,}", f"{v / max(c.tokens, 1):,.1f}")
+    console.print(table)
+    console.print(f"simulated time {c.cycles / hw.clock_hz * 1e3:.3f} ms "
+                  f"({c.cycles / max(c.tokens, 1):,.0f} cycles/token at {hw.clock_hz / 1e9:g} GHz); "
+                  f"host time {wall:.2f} s")
+    if json_path:
+        doc = sim_json(c, hw, prog.name, prompt + continuation, encoding=sim.encoding,
+                       prompt=prompt, continuation=continuation, wall_time_s=wall)
+        write_sim_json(json_path, doc)
+        console.print(f"wrote {json_path}")

@@ -1,0 +1,121 @@
+"""Evaluation: validation bits per byte, per-layer firing rates, text generation.
+
+Bits per byte (byte-level tokens, so bits per token):
+    bpb = sum over predicted bytes of -log2 softmax(y_t)[b_{t+1}]  /  number of predicted bytes
+over the validation bytes cut into windows of `seq_len + 1` bytes (`eval_windows`: the model
+restarts from an empty state at every window; each byte after a window's first is predicted
+once). Logits of padded vocabulary rows are ignored (softmax over the 256 real bytes).
+Models run in eval mode: neurons quantize, SGC is off (pure spike-driven forward).
+
+Firing rate of a neuron (spec section 2): fr = sum|s| / (numel * D) over the same pass; a
+layer's rate pools its neurons (sum of sum|s| over sum of numel * D).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from snncompile.data.corpus import eval_windows
+from snncompile.errors import ConfigError
+from snncompile.models.lm import SpikingMambaLM
+from snncompile.models.neurons import record_spikes
+
+_LAYER_RE = re.compile(r"layers\.(\d+)\.")
+
+
+@dataclass
+class EvalResult:
+    """Validation figures of one model."""
+
+    bpb: float
+    n_bytes: int                     # predicted bytes
+    seq_len: int
+    neuron_rates: dict[str, float] = field(default_factory=dict)   # qualified name -> fr
+    layer_rates: dict[int, float] = field(default_factory=dict)    # layer index -> pooled fr
+    mean_rate: float | None = None                                 # all neurons pooled
+
+    def to_dict(self) -> dict:
+        return {"bpb": self.bpb, "n_bytes": self.n_bytes, "seq_len": self.seq_len,
+                "mean_firing_rate": self.mean_rate,
+                "layer_firing_rates": {str(k): v for k, v in sorted(self.layer_rates.items())},
+                "neuron_firing_rates": dict(self.neuron_rates)}
+
+
+@torch.no_grad()
+def evaluate(model: SpikingMambaLM, data: np.ndarray, seq_len: int = 256, batch: int = 16,
+             max_bytes: int | None = None) -> EvalResult:
+    """Validation bpb and firing rates of `model` on `data` (module docstring)."""
+    if batch < 1:
+        raise ConfigError(f"evaluate: batch must be >= 1, got {batch}")
+    windows = eval_windows(data, seq_len, max_bytes)
+    vocab = model.config.vocab_size
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        with record_spikes(model) as stats:
+            for i in range(0, windows.shape[0], batch):
+                w = windows[i:i + batch]
+                logits = model(w[:, :-1])[..., :vocab].double()
+                logp = torch.log_softmax(logits, dim=-1)
+                nll = -logp.gather(-1, w[:, 1:, None]).squeeze(-1)
+                total += float(nll.sum())
+    finally:
+        model.train(was_training)
+    n = windows.shape[0] * seq_len
+    result = EvalResult(bpb=total / n / math.log(2), n_bytes=n, seq_len=seq_len)
+    if stats:
+        per_layer: dict[int, list[int]] = {}
+        for name, st in stats.items():
+            result.neuron_rates[name] = st.firing_rate
+            m = _LAYER_RE.search(name)
+            layer = int(m.group(1)) if m else -1
+            acc = per_layer.setdefault(layer, [0, 0])
+            acc[0] += st.sum_abs
+            acc[1] += st.numel * st.D
+        result.layer_rates = {k: v[0] / v[1] if v[1] else 0.0 for k, v in per_layer.items()}
+        tot_s = sum(v[0] for v in per_layer.values())
+        tot_n = sum(v[1] for v in per_layer.values())
+        result.mean_rate = tot_s / tot_n if tot_n else 0.0
+    return result
+
+
+@torch.no_grad()
+def generate(model: SpikingMambaLM, prompt: list[int], n_tokens: int, temperature: float = 0.0,
+             seed: int = 0) -> list[int]:
+    """Continue `prompt` (token ids) by `n_tokens` tokens with the recurrent `step`.
+
+    temperature 0: greedy (argmax); > 0: sample from softmax(logits / temperature) with a
+    torch generator seeded by `seed`. Only the real vocabulary (config.vocab_size) is sampled.
+    """
+    if n_tokens < 0:
+        raise ConfigError(f"generate: n_tokens must be >= 0, got {n_tokens}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"generate: temperature must be >= 0, got {temperature}")
+    if not prompt:
+        raise ConfigError("generate: the prompt must hold at least one token")
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(int(seed))
+    was_training = model.training
+    model.eval()
+    try:
+        state = model.allocate_state(1)
+        ids = torch.tensor([prompt], dtype=torch.int64)
+        logits = model(ids, state=state)[0, -1, :vocab]
+        out: list[int] = []
+        for _ in range(n_tokens):
+            if temperature == 0:
+                nxt = int(torch.argmax(logits))
+            else:
+                probs = torch.softmax(logits.double() / temperature, dim=-1)
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            out.append(nxt)
+            logits = model.step(torch.tensor([nxt], dtype=torch.int64), state)[0, :vocab]
+    finally:
+        model.train(was_training)
+    return out

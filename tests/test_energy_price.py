@@ -1,0 +1,130 @@
+"""The pricing function on hand-made counters: every component against hand arithmetic,
+additivity (layers sum to blocks sum to totals), the dense baseline and the ratio rules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from snncompile.energy.counters import CounterSet, LayerCounters
+from snncompile.energy.price import Energy, price
+from snncompile.energy.table import load_table, parse_table
+
+TABLE = {
+    "format": "snncompile-cost/1", "name": "t", "description": "hand table",
+    "constants": {
+        "add": {"pj": 1.0, "source": "a"}, "mul": {"pj": 10.0, "source": "b"},
+        "nu": {"pj": 3.0, "source": "c"}, "sp": {"pj": 5.0, "source": "d"},
+        "w": {"pj": 16.0, "source": "e"}, "st": {"pj": 8.0, "source": "f"},
+        "msg": {"pj": 2.0, "source": "g"}, "hop": {"pj": 0.5, "source": "h"},
+        "leak": {"watts": 2.0, "source": "i"},
+    },
+    "prices": {
+        "ac": "add", "mac": "mul", "neuron_update": "nu", "spike": "sp",
+        "weight_read": {"constant": "w", "bytes_per_access": 8},     # 2 pJ/byte
+        "state_read": {"constant": "st", "bytes_per_access": 4},     # 2 pJ/byte
+        "state_write": {"constant": "st", "bytes_per_access": 2},    # 4 pJ/byte
+        "spike_message": "msg", "noc_hop": "hop", "static_power": "leak",
+    },
+}
+
+
+def _same(a: Energy, b: Energy) -> bool:
+    return all(getattr(a, c) == pytest.approx(getattr(b, c), rel=1e-12, abs=1e-9)
+               for c in ("ac", "mac", "neuron", "memory", "noc", "static"))
+
+
+def _counters(**kw) -> CounterSet:
+    a = LayerCounters("layers.0.in_proj_spike", "SpikeEncode", 0, spikes=7, neuron_updates=40,
+                      spike_messages=7, noc_hops=12, cycles=10)
+    b = LayerCounters("layers.0.in_proj", "SpikedLinear", 0, acs=100, dense_macs=60,
+                      weight_bytes_read=80, dense_weight_bytes_read=240, cycles=30)
+    c = LayerCounters("layers.0.ssm", "SSMScan", 0, macs=50, dense_macs=50, state_bytes_read=16,
+                      state_bytes_written=16, cycles=40)
+    d = LayerCounters("layers.0.residual", "Add", 0, acs=4, dense_acs=4, cycles=0)
+    e = LayerCounters("lm_head", "LMHead", None, macs=20, dense_macs=20, weight_bytes_read=40,
+                      dense_weight_bytes_read=40, cycles=20)
+    return CounterSet((a, b, c, d, e), tokens=2, time_s=1e-9, clock_hz=1e11,
+                      meta={"mode": "measured"}, **kw)
+
+
+def test_components_by_hand():
+    rep = price(_counters(), parse_table(TABLE))
+    static_total = 2.0 * 1e-9 * 1e12  # 2 W for 1 ns = 2000 pJ
+    by = {l.name: l for l in rep.layers}
+    enc = by["layers.0.in_proj_spike"].snn
+    assert _same(enc, Energy(neuron=3 * 40 + 5 * 7, noc=2 * 7 + 0.5 * 12,
+                             static=static_total * 10 / 100))
+    lin = by["layers.0.in_proj"]
+    assert _same(lin.snn, Energy(ac=100, memory=2 * 80, static=static_total * 30 / 100))
+    assert _same(lin.ann, Energy(mac=10 * 60, memory=2 * 240))
+    ssm = by["layers.0.ssm"]
+    assert _same(ssm.snn, Energy(mac=500, memory=2 * 16 + 4 * 16, static=static_total * 40 / 100))
+    assert _same(ssm.ann, Energy(mac=500, memory=2 * 16 + 4 * 16))
+    add = by["layers.0.residual"]
+    assert _same(add.snn, Energy(ac=4)) and _same(add.ann, Energy(ac=4))
+    head = by["lm_head"]
+    assert head.snn.total == pytest.approx(200 + 80 + static_total * 20 / 100)
+
+    snn_total = (155 + 20) + (100 + 160) + (500 + 96) + 4 + (200 + 80) + static_total
+    ann_total = (600 + 480) + (500 + 96) + 4 + (200 + 80)
+    assert rep.snn.total == pytest.approx(snn_total)
+    assert rep.ann.total == pytest.approx(ann_total)
+    assert rep.snn.static == pytest.approx(static_total)
+    assert rep.ratio == pytest.approx(ann_total / snn_total)
+    assert rep.ratio_basis == "all"
+    assert rep.ratio_compute == pytest.approx((600 + 500 + 4 + 200) / (100 + 500 + 4 + 200))
+    assert rep.unpriced == {}
+
+
+def test_blocks_add_up_to_totals():
+    rep = price(_counters(), parse_table(TABLE))
+    blocks = rep.blocks()
+    assert [b.label for b in blocks] == ["layers.0", "lm_head"]
+    assert len(blocks[0].nodes) == 4
+    total = Energy()
+    for b in blocks:
+        total = total + b.snn
+    for comp in ("ac", "mac", "neuron", "memory", "noc", "static"):
+        assert getattr(total, comp) == pytest.approx(getattr(rep.snn, comp))
+
+
+def test_paper_table_lists_unpriced_counters_and_ignores_them():
+    rep = price(_counters(), load_table("paper-45nm"))
+    assert _same(rep.snn, Energy(ac=0.9 * 104, mac=4.6 * 70))
+    assert rep.ann.total == pytest.approx(4.6 * 130 + 0.9 * 4)
+    assert rep.unpriced == {"spikes": 7, "neuron_updates": 40, "weight_bytes_read": 120,
+                            "state_bytes_read": 16, "state_bytes_written": 16,
+                            "spike_messages": 7, "noc_hops": 12}
+
+
+def test_static_split_evenly_without_cycles_and_absent_without_time():
+    cs = _counters()
+    no_cycles = dataclasses.replace(cs, layers=tuple(dataclasses.replace(l, cycles=0)
+                                                     for l in cs.layers))
+    rep = price(no_cycles, parse_table(TABLE))
+    assert all(l.snn.static == pytest.approx(2000 / 5) for l in rep.layers)
+    rep = price(dataclasses.replace(cs, time_s=None), parse_table(TABLE))
+    assert rep.snn.static == 0
+    assert any("static power not priced" in n for n in rep.notes)
+
+
+def test_unknown_dense_weight_reads_fall_back_to_compute_ratio():
+    cs = _counters()
+    layers = tuple(dataclasses.replace(l, dense_weight_bytes_read=None)
+                   if l.op == "SpikedLinear" else l for l in cs.layers)
+    rep = price(dataclasses.replace(cs, layers=layers), parse_table(TABLE))
+    assert rep.ratio_basis == "compute"
+    assert rep.ratio == rep.ratio_compute
+    assert any("dense weight reads unknown" in n for n in rep.notes)
+
+
+def test_price_is_pure():
+    cs = _counters()
+    t = parse_table(TABLE)
+    a, b = price(cs, t), price(cs, t)
+    assert a.snn == b.snn and a.ann == b.ann
+    assert cs == _counters()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.layers[0].snn.ac = 1.0  # type: ignore[misc]
