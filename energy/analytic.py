@@ -47,7 +47,6 @@ def spiking_graph(config, D: int | None = None) -> Graph:
     import dataclasses
 
     from snncompile.export import build_graph
-    from snncompile.models.config import NeuronConfig
 
     if D is not None and (isinstance(D, bool) or not isinstance(D, int) or D < 1):
         raise ConfigError(f"--D must be a positive integer, got {D!r}")
@@ -189,6 +188,7 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
             spikes=spikes * k, neuron_updates=neuron_updates * k,
             weight_bytes_read=wb * k, dense_weight_bytes_read=dense_wb * k,
             state_bytes_read=state_b * k, state_bytes_written=state_b * k,
+            dense_state_bytes_read=state_b * k, dense_state_bytes_written=state_b * k,
             spike_messages=spikes * k))
     Ds = sorted({enc.op.D for enc in feeders.values()})
     info: dict[str, Any] = {

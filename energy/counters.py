@@ -7,15 +7,24 @@ counters") plus the dense (ANN) baseline of the same node:
 
   dense_macs, dense_acs         the node's arithmetic in the dense Mamba2 model
   dense_weight_bytes_read       the weight bytes the dense model reads (None: not known)
+  dense_state_bytes_read/written the state traffic of the dense model (conv and SSM state;
+                                 a spike neuron's or accumulator's state has no dense twin)
 
 `CounterSet` is a whole run: layers in graph order, tokens, simulated time (None in analytic
 mode), and `meta` (mode, D, LM-head choice, firing rate, ...) carried into the report.
 
 `read_sim_json(path)` parses a `sim.json`; a missing or malformed field raises
-`SimulationError` naming it. When a layer record has no `dense_acs`, the rule is: an op the
-SNN executes exactly as the dense model (`macs == dense_macs`) has `dense_acs = acs` (the
-residual adds), a spiked op has none. When it has no `dense_weight_bytes_read`, the same rule
-gives the unchanged ops their measured bytes and leaves spiked ops unknown (None).
+`SimulationError` naming it. The simulator's schema has no dense-model memory fields, so
+when a layer record lacks them they are derived (each may be given explicitly instead):
+  dense_acs                an op the SNN executes exactly as the dense model
+                           (`macs == dense_macs`) has `dense_acs = acs` (the residual adds);
+                           a spiked op has none
+  dense_weight_bytes_read  unchanged ops: their measured bytes; spiked ops (macs != dense_macs):
+                           every weight read once per token in the chip's weight format,
+                           dense_macs * hardware core.weight_bits / 8; unknown (None) when the
+                           sim.json has no hardware description
+  dense_state_bytes_*      ops that still multiply (macs == dense_macs > 0): their measured
+                           state traffic; spike encoders and spiked projections: 0
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ class LayerCounters:
     dense_weight_bytes_read: float | None = 0
     state_bytes_read: float = 0
     state_bytes_written: float = 0
+    dense_state_bytes_read: float = 0
+    dense_state_bytes_written: float = 0
     spike_messages: float = 0
     noc_hops: float = 0
     cycles: float = 0
@@ -93,8 +104,10 @@ def _count(rec: Mapping[str, Any], key: str, where: str, *, optional: bool = Fal
     return v
 
 
-def layer_from_record(rec: Any, index: int, where: str) -> LayerCounters:
-    """One `layers[i]` record of a sim.json -> LayerCounters (SimulationError naming it)."""
+def layer_from_record(rec: Any, index: int, where: str,
+                      weight_bits: int | None = None) -> LayerCounters:
+    """One `layers[i]` record of a sim.json -> LayerCounters (SimulationError naming it).
+    `weight_bits`: the chip's spiked-weight width, for the dense weight-read rule."""
     here = f"{where}: layers[{index}]"
     if not isinstance(rec, Mapping):
         raise SimulationError(f"{here} is not an object")
@@ -113,10 +126,18 @@ def layer_from_record(rec: Any, index: int, where: str) -> LayerCounters:
     if dense_acs is None:
         dense_acs = vals["acs"] if unchanged else 0
     dense_wb = _count(rec, "dense_weight_bytes_read", here, optional=True)
-    if dense_wb is None and unchanged:
-        dense_wb = vals["weight_bytes_read"]
+    if dense_wb is None:
+        if unchanged:
+            dense_wb = vals["weight_bytes_read"]
+        elif weight_bits is not None:
+            dense_wb = vals["dense_macs"] * weight_bits / 8
+    still_dense = unchanged and vals["macs"] > 0
+    dense_state = {}
+    for k in ("state_bytes_read", "state_bytes_written"):
+        v = _count(rec, f"dense_{k}", here, optional=True)
+        dense_state[f"dense_{k}"] = v if v is not None else (vals[k] if still_dense else 0)
     return LayerCounters(name=name, op=op, block=block, dense_acs=dense_acs,
-                         dense_weight_bytes_read=dense_wb, **vals)
+                         dense_weight_bytes_read=dense_wb, **dense_state, **vals)
 
 
 def parse_sim(data: Any, where: str = "sim.json") -> CounterSet:
@@ -128,13 +149,16 @@ def parse_sim(data: Any, where: str = "sim.json") -> CounterSet:
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         raise SimulationError(f"{where}: 'layers' must be a non-empty list")
-    recs = tuple(layer_from_record(r, i, where) for i, r in enumerate(layers))
+    hardware = data.get("hardware") if isinstance(data.get("hardware"), Mapping) else {}
+    core = hardware.get("core") if isinstance(hardware.get("core"), Mapping) else {}
+    bits = core.get("weight_bits")
+    bits = bits if isinstance(bits, int) and not isinstance(bits, bool) and bits > 0 else None
+    recs = tuple(layer_from_record(r, i, where, bits) for i, r in enumerate(layers))
     tokens = data.get("tokens")
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise SimulationError(f"{where}: 'tokens' must be a positive int, got {tokens!r}")
     time_s = _count(data, "time_s", where, optional=True)
     clock_hz = _count(data, "clock_hz", where, optional=True)
-    hardware = data.get("hardware") if isinstance(data.get("hardware"), Mapping) else {}
     meta = {"mode": "measured", "source": where, "program": data.get("program"),
             "hardware": dict(hardware), "text": data.get("text")}
     return CounterSet(recs, tokens=tokens, time_s=time_s, clock_hz=clock_hz, meta=meta)

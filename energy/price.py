@@ -13,7 +13,8 @@ For every node (energies in pJ; p_k the table's price of key k, 0 when absent):
                   (equal shares when no node has cycles), times 1e12 pJ/J
   ANN   ac      = p_ac * dense_acs            (the dense Mamba2 model on the same technology)
         mac     = p_mac * dense_macs
-        memory  = p_weight_read * dense_weight_bytes_read + the same state traffic
+        memory  = p_weight_read * dense_weight_bytes_read
+                  + p_state_read * dense_state_bytes_read + p_state_write * dense_state_bytes_written
         neuron = noc = static = 0
 
 Totals are sums over nodes, so per-block and whole-model figures add up exactly.
@@ -198,8 +199,8 @@ def _ann_energy(c: LayerCounters, t: CostTable) -> Energy:
     return Energy(
         ac=p("ac") * c.dense_acs,
         mac=p("mac") * c.dense_macs,
-        memory=(p("weight_read") * dense_wb + p("state_read") * c.state_bytes_read
-                + p("state_write") * c.state_bytes_written),
+        memory=(p("weight_read") * dense_wb + p("state_read") * c.dense_state_bytes_read
+                + p("state_write") * c.dense_state_bytes_written),
     )
 
 

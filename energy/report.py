@@ -30,7 +30,8 @@ from snncompile.energy.table import COMPONENTS
 REPORT_FORMAT = "snncompile-energy/1"
 COUNT_KEYS = ("acs", "macs", "dense_macs", "dense_acs", "spikes", "neuron_updates",
               "weight_bytes_read", "dense_weight_bytes_read", "state_bytes_read",
-              "state_bytes_written", "spike_messages", "noc_hops", "cycles")
+              "state_bytes_written", "dense_state_bytes_read", "dense_state_bytes_written",
+              "spike_messages", "noc_hops", "cycles")
 SETTINGS = ("D", "lm_head", "fire_rate", "mean_spikes", "weight_reads", "float_bits",
             "node_rates", "config", "model", "source", "program", "hardware", "text")
 

@@ -149,7 +149,7 @@ def table_path(name_or_path: str | Path) -> Path:
     """The file of a bundled table name, or `name_or_path` itself when it is a file path."""
     text = str(name_or_path)
     p = Path(text)
-    if p.suffix == ".toml" or p.parent != Path(".") or p.exists():
+    if p.suffix == ".toml" or p.parent != Path(".") or p.is_file():
         if not p.is_file():
             raise CostTableError(f"cost table file {text!r} does not exist")
         return p

@@ -33,6 +33,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         tmp = Path(name)
     try:
         yield tmp
+        _chmod_default(tmp, directory)
         if directory:
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
@@ -49,6 +50,14 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         elif tmp.exists():
             tmp.unlink()
         raise
+
+
+def _chmod_default(tmp: Path, directory: bool) -> None:
+    """mkstemp/mkdtemp create owner-only entries; give the published one the umask's mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    if tmp.exists():
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~umask)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

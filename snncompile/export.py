@@ -17,6 +17,12 @@ then norm_f(r_n) and lm_head (tied: the embedding's weight). This is upstream's
 `residual = hidden + residual; hidden = mixer(norm(residual))`, final `norm_f(hidden + residual)`,
 with the add written at the end of the block that produced `hidden`.
 Parameter names are the mamba_ssm checkpoint keys (conv1d.weight reshaped (C,1,K) -> (C,K)).
+No training-only op is emitted (SGC has no node; neurons become SpikeEncode with their theta).
+
+`export_model(model, path)` / `export_checkpoint(folder, path)` write the ONNX file and verify
+it first: the file read back is run by the reference interpreter against the PyTorch model,
+both in float64, step by step; the max |logit difference| must be <= 1e-4 and the spike counts
+identical, else IRError and nothing is written.
 """
 
 from __future__ import annotations

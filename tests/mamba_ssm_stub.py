@@ -167,7 +167,8 @@ def upstream_lm(config, dtype=torch.float32, seed: int = 0):
 @torch.no_grad()
 def randomize_(model: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> torch.nn.Module:
     """Perturb every parameter (norm weights, D, conv bias, ...) so that a swapped or misread
-    tensor changes the output; A_log and dt_bias stay in their upstream ranges."""
+    tensor changes the output; A_log and dt_bias stay in their upstream ranges; values are
+    rounded to float32."""
     g = torch.Generator().manual_seed(seed)
     for name, p in model.named_parameters():
         noise = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
@@ -177,4 +178,7 @@ def randomize_(model: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> tor
             p.copy_(noise)
         else:
             p.add_(scale * noise)
+        # every value exactly representable in float32: float32 and float64 copies of the model
+        # (and graphs that store float32 weights) then hold the same numbers
+        p.copy_(p.to(torch.float32).to(p.dtype))
     return model

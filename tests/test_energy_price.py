@@ -41,7 +41,8 @@ def _counters(**kw) -> CounterSet:
     b = LayerCounters("layers.0.in_proj", "SpikedLinear", 0, acs=100, dense_macs=60,
                       weight_bytes_read=80, dense_weight_bytes_read=240, cycles=30)
     c = LayerCounters("layers.0.ssm", "SSMScan", 0, macs=50, dense_macs=50, state_bytes_read=16,
-                      state_bytes_written=16, cycles=40)
+                      state_bytes_written=16, dense_state_bytes_read=16,
+                      dense_state_bytes_written=16, cycles=40)
     d = LayerCounters("layers.0.residual", "Add", 0, acs=4, dense_acs=4, cycles=0)
     e = LayerCounters("lm_head", "LMHead", None, macs=20, dense_macs=20, weight_bytes_read=40,
                       dense_weight_bytes_read=40, cycles=20)

@@ -194,3 +194,21 @@ def test_sgc_gradient_mode_changes_gradients(teacher):
         m.train()(ids).logsumexp(-1).mean().backward()
         grads.append(m.backbone.layers[0].mixer.in_proj.weight.grad.clone())
     assert not torch.allclose(grads[0], grads[1])
+
+
+def test_bfloat16_model_runs_close_to_float32(teacher):
+    """Half-precision weights: the SSM and norms run in float32 inside, so bf16 stays close."""
+    ids = torch.randint(0, 37, (2, 10))
+    half = SpikingMambaLM(tiny()).eval()
+    half.load_state_dict(teacher.state_dict())
+    half = half.to(torch.bfloat16)
+    with torch.no_grad():
+        ref = teacher(ids)
+        out = half(ids)
+        state = half.allocate_state(2)
+        assert state.layers[0].ssm.dtype == torch.float32
+        steps = torch.stack([half.step(ids[:, t], state) for t in range(10)], 1)
+    assert out.dtype == torch.bfloat16
+    scale = ref.abs().max()
+    assert (out.float() - ref).abs().max() < 0.05 * scale
+    assert (steps.float() - ref).abs().max() < 0.05 * scale

@@ -126,7 +126,7 @@ def test_step_matches_selective_state_update_ref():
         conv = torch.cat([state.conv[..., 1:], xBC[..., None]], -1)
         xBC = torch.nn.functional.silu((conv * ours.conv1d.weight[:, 0]).sum(-1) + ours.conv1d.bias)
         x, B, C = ours._split_xBC(xBC)
-        rep = lambda t: t[:, None].expand(H, P, *t.shape[1:]) if t.dim() > 1 else t[:, None].expand(H, P)  # noqa: E731
+        rep = lambda t: t[:, None].expand(H, P)  # noqa: E731  (per-head -> per-(head, p))
         y_ref = selective_state_update_ref(
             ssm_ref, x.reshape(b, H, P), dt[..., None].expand(b, H, P),
             (-torch.exp(ours.A_log))[:, None, None].expand(H, P, N), B.reshape(b, G, N),

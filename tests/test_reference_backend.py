@@ -268,3 +268,20 @@ def test_backend_registry():
     assert isinstance(prog, ReferenceInterpreter)
     with pytest.raises(ConfigError, match="unknown backend 'loihi9'.*reference"):
         get_backend("loihi9")
+
+
+def test_ssm_kernel_calling_convention():
+    """The CUDA path hands the SSM step to mamba_ssm's selective_state_update; its arguments
+    are checked here on CPU against the kernel's pure-torch twin, selective_state_update_ref."""
+    from mamba_ssm_stub import import_mamba_ssm
+    import_mamba_ssm()
+    from mamba_ssm.ops.triton.selective_state_update import selective_state_update_ref
+    g = example_graphs()["ssm_scan"]
+    plain = ReferenceInterpreter(g, device="cpu")
+    kernel = ReferenceInterpreter(g, device="cpu")
+    kernel._ssm_kernel = selective_state_update_ref
+    a, _, sa = plain.run([1, 4, 9, 2])
+    b, _, sb = kernel.run([1, 4, 9, 2])
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sa["ssm"], sb["ssm"], rtol=1e-12, atol=1e-12)

@@ -82,6 +82,62 @@ def random_state_dict(config, seed: int = 0) -> dict[str, np.ndarray]:
     return sd
 
 
+def random_int8(shape: tuple[int, int], qmax: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform int8 in [-qmax, qmax] (from raw random bytes: fast, no wider temporary)."""
+    n = int(np.prod(shape))
+    W = np.frombuffer(bytearray(rng.bytes(n)), np.int8).reshape(shape)
+    if qmax < 127:  # fold the byte range onto [-qmax, qmax] (near-uniform)
+        np.remainder(W, 2 * qmax + 1, out=W)
+        W -= qmax
+    else:
+        np.maximum(W, -qmax, out=W)
+    return W
+
+
+def calibrate(program, rate: float, tokens=(1, 2, 3), encoding: str | None = None):
+    """A copy of `program` whose spike encoders fire at `rate` on `tokens`: each theta solves
+    mean|clip(round(x / theta), lo, hi)| / D = rate over the encoder inputs x seen when
+    simulating `tokens` (one pass; the inputs of later encoders are RMS-normalised, so they
+    barely move when earlier thetas change). Weights and mapping are shared, not copied."""
+    from snncompile.backends.accum.program import Program
+    from snncompile.simulator import Simulator
+    sim = Simulator(program, encoding)
+    seen: dict[str, list[np.ndarray]] = {}
+    enc = [n for n in program.graph.nodes if n.op_type == "SpikeEncode"]
+    for t in tokens:
+        sim.step(int(t), keep_values=True)
+        for n in enc:
+            seen.setdefault(n.name, []).append(np.asarray(sim.values[n.inputs[0]]))
+    thetas: dict[str, float] = {}
+    for n in enc:
+        x = np.abs(np.concatenate(seen[n.name]))
+        top = 1.0 if n.op.kind == "silif" else float(np.mean(np.concatenate(seen[n.name]) > 0))
+
+        def r(theta: float) -> float:
+            s = np.clip(np.rint(x / theta), 0, n.op.D)
+            if n.op.kind != "silif":
+                s = s * (np.concatenate(seen[n.name]) > 0)
+            return float(s.mean()) / n.op.D
+        lo, hi = 1e-9, float(x.max()) * 4 + 1e-9
+        if not rate < top:
+            raise ConfigError(f"calibrate: rate {rate} is above what {n.name!r} can reach")
+        for _ in range(60):
+            mid = (lo * hi) ** 0.5
+            lo, hi = (mid, hi) if r(mid) > rate else (lo, mid)
+        thetas[n.outputs[0]] = hi
+    nodes = []
+    for n in program.graph.nodes:
+        op = n.op
+        if n.op_type == "SpikeEncode":
+            op = dataclasses.replace(op, theta=thetas[n.outputs[0]])
+        elif n.op_type == "SpikedLinear" and n.inputs[0] in thetas:
+            op = dataclasses.replace(op, input_scale=thetas[n.inputs[0]])
+        nodes.append(Node(n.name, op, n.inputs, n.outputs, n.params))
+    g = program.graph
+    return Program(Graph(nodes, g.params, g.inputs, g.outputs, dict(g.metadata)),
+                   program.hardware, program.mapping, program.source)
+
+
 def random_program(config, hw: HardwareSpec, seed: int = 0, rate: float | None = None,
                    mapping_rate: float = 0.25):
     """A Program with random int8 spiked weights, built without float copies of them."""
@@ -106,8 +162,7 @@ def random_program(config, hw: HardwareSpec, seed: int = 0, rate: float | None =
             op = dataclasses.replace(op, weight_bits=hw.weight_bits, input_scale=theta)
             wname = n.params["weight"]
             sname = wname[: -len(".weight")] + ".weight_scale"
-            WT = rng.integers(-qmax, qmax + 1, size=(op.d_in, op.d_out), dtype=np.int8)
-            params[wname] = WT.T
+            params[wname] = random_int8((op.d_in, op.d_out), qmax, rng).T
             # y ~ unit variance: theta * scale * std(Wq) * sqrt(d_in * E[s^2]) ~ 1
             std_w = qmax / math.sqrt(3.0)
             es2 = 1.0 / (theta * theta)

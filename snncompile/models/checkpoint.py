@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ _REQUIRED_CONFIG_KEYS = ("d_model", "n_layer", "vocab_size", "ssm_cfg")
 
 
 def save_checkpoint(model: SpikingMambaLM, folder: str | os.PathLike, format: str = "bin") -> Path:
-    """Write `model` to `folder` (replaced as a whole, atomically). format: 'bin' | 'safetensors'."""
+    """Write `model` to `folder` (replaced as a whole, atomically).
+
+    format: 'bin' (pytorch_model.bin, what mamba_ssm reads) or 'safetensors'."""
     if format not in FORMATS:
         raise ConfigError(f"checkpoint format must be one of {FORMATS}, got {format!r}")
     if not isinstance(model, SpikingMambaLM):
@@ -48,7 +51,8 @@ def save_checkpoint(model: SpikingMambaLM, folder: str | os.PathLike, format: st
     folder = Path(folder)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(folder, directory=True) as tmp:
-        (tmp / CONFIG_FILE).write_text(json.dumps(model.config.to_mamba_ssm_dict(), indent=2) + "\n")
+        config_json = json.dumps(model.config.to_mamba_ssm_dict(), indent=2) + "\n"
+        (tmp / CONFIG_FILE).write_text(config_json)
         if format == "bin":
             torch.save(state, tmp / BIN_FILE)
         else:
@@ -88,7 +92,8 @@ def load_config(folder: str | os.PathLike) -> SpikingMambaConfig:
     try:
         return SpikingMambaConfig.from_mamba_ssm_dict(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        msg = str(exc).removeprefix("config.json: ").removeprefix("config.json:")
+        raise ConfigError(f"{path}: {msg}") from None
 
 
 def _read_bin(path: Path) -> Any:
@@ -97,11 +102,11 @@ def _read_bin(path: Path) -> Any:
             warnings.simplefilter("ignore")  # pickle-protocol notices for foreign files
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's message is long; keep the line that names what was refused
-        why = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln
-                    or "WeightsUnpickler" in ln), "")
+        # torch's message is long; keep only the name of the refused global, if any
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        why = f"; it references {found.group(1)}" if found else ""
         raise CheckpointError(f"{path}: not a plain tensor state dict (refused by "
-                              f"torch.load(weights_only=True){': ' + why if why else ''})") from None
+                              f"torch.load(weights_only=True){why})") from None
     except Exception as exc:  # torch.load raises many types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(f"{path}: truncated or corrupt ({type(exc).__name__}: "
@@ -145,7 +150,8 @@ def load_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.float3
     state = load_state_dict(folder)
     model = SpikingMambaLM(config, init=False)
     expected = model.state_dict()
-    if config.tie_embeddings and "lm_head.weight" not in state and "backbone.embedding.weight" in state:
+    tied_head_absent = "lm_head.weight" not in state and "backbone.embedding.weight" in state
+    if config.tie_embeddings and tied_head_absent:
         state = dict(state, **{"lm_head.weight": state["backbone.embedding.weight"]})
     missing = [k for k in expected if k not in state]
     if missing:

@@ -87,7 +87,8 @@ class SpikingMambaLM(nn.Module):
     def __init__(self, config: SpikingMambaConfig, init: bool = True) -> None:
         super().__init__()
         if not isinstance(config, SpikingMambaConfig):
-            raise ConfigError(f"SpikingMambaLM needs a SpikingMambaConfig, got {type(config).__name__}")
+            raise ConfigError(
+                f"SpikingMambaLM needs a SpikingMambaConfig, got {type(config).__name__}")
         self.config = config
         self.backbone = Backbone(config)
         self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
@@ -161,7 +162,8 @@ class SpikingMambaLM(nn.Module):
     # -- teacher -> student ----------------------------------------------------------------------
     @classmethod
     def from_teacher(cls, teacher: "SpikingMambaLM", config: SpikingMambaConfig | None = None,
-                     calibration: Iterable[torch.Tensor] | Callable[[nn.Module], object] | None = None,
+                     calibration: Iterable[torch.Tensor] | Callable[[nn.Module], object]
+                     | None = None,
                      method: str = "mse") -> "SpikingMambaLM":
         """A student with the teacher's weights and neurons per `config`.
 

@@ -17,6 +17,7 @@ The layer, for one sequence (equations per head h, time t):
   y_t,h = h_t C_t + D_h x_{t,h}
   y = RMSNorm_per_group(y * SiLU(z)) * norm.weight          (norm_before_gate = False)
   out = out_proj([out_proj_neuron](y))
+Head h reads B and C of group h // (H/G). The scan runs in at least float32 (bf16 models too).
 
 Two equivalent ways to run the recurrence over a sequence (and `step` for one token):
   `ssd_chunked`     the chunked state-space-duality form (training path): quadratic attention-like
@@ -112,6 +113,11 @@ def causal_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 # ------------------------------------------------------------------------------------------------
 # The selective scan, two ways
 # ------------------------------------------------------------------------------------------------
+def _wide(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cast to at least float32 (float64 stays float64): half-precision scans drift."""
+    return tuple(t.to(torch.promote_types(t.dtype, torch.float32)) for t in ts)
+
+
 def _heads(M: torch.Tensor, H: int) -> torch.Tensor:
     """(B, L, G, N) -> (B, L, H, N): each group's B or C shared by its H/G consecutive heads."""
     return M.repeat_interleave(H // M.shape[2], dim=2)
@@ -131,7 +137,8 @@ def ssd_sequential(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.
     ys = []
     for t in range(L):
         decay = torch.exp(dt[:, t] * A)                                  # (B,H)
-        h = decay[..., None, None] * h + (dt[:, t, :, None] * x[:, t])[..., None] * Bh[:, t, :, None, :]
+        dBx = (dt[:, t, :, None] * x[:, t])[..., None] * Bh[:, t, :, None, :]   # (B,H,P,N)
+        h = decay[..., None, None] * h + dBx
         ys.append(torch.einsum("bhpn,bhn->bhp", h, Ch[:, t]))
     return torch.stack(ys, dim=1), h
 
@@ -307,12 +314,13 @@ class Mamba2(nn.Module):
             state.conv = torch.cat([past.to(xBC_t.dtype), xBC_t], -1)[..., -self.d_conv:]
         xBC = self.act(conv).transpose(1, 2)          # (B,L,C_)
 
-        x, B, C = self._split_xBC(xBC)
+        x, B, C = _wide(*self._split_xBC(xBC))        # the SSM runs in >= float32, as upstream
         x = x.reshape(b, L, self.nheads, self.headdim)                            # (B,L,H,P)
         B = B.reshape(b, L, self.ngroups, self.d_state)                           # (B,L,G,N)
         C = C.reshape(b, L, self.ngroups, self.d_state)                           # (B,L,G,N)
-        dt = F.softplus(dt + self.dt_bias)                                        # (B,L,H)
-        A = -torch.exp(self.A_log.to(dt.dtype))                                   # (H)
+        dt_raw, dt_bias, D, A_log = _wide(dt, self.dt_bias, self.D, self.A_log)
+        dt = F.softplus(dt_raw + dt_bias)                                         # (B,L,H)
+        A = -torch.exp(A_log)                                                     # (H)
         h0 = None if state is None else state.ssm.to(x.dtype)
         if scan == "chunked":
             y, hT = ssd_chunked(x, dt, A, B, C, self.chunk_size, initial_state=h0)
@@ -320,19 +328,19 @@ class Mamba2(nn.Module):
             y, hT = ssd_sequential(x, dt, A, B, C, initial_state=h0)
         if state is not None:
             state.ssm = hT
-        y = y + self.D[:, None] * x                                               # D skip
-        return self._project_out(y.reshape(b, L, self.d_inner), z)
+        y = y + D[:, None] * x                                                    # D skip
+        return self._project_out(y.reshape(b, L, self.d_inner).to(u.dtype), z)
 
     # -- one token -----------------------------------------------------------------------------
     def allocate_state(self, batch: int, dtype: torch.dtype | None = None,
                        device: torch.device | str | None = None) -> Mamba2State:
-        """Zero state for `batch` sequences."""
+        """Zero state for `batch` sequences (the SSM state in at least float32)."""
         dtype = dtype or self.in_proj.weight.dtype
         device = device or self.in_proj.weight.device
         return Mamba2State(
             conv=torch.zeros(batch, self.conv_dim, self.d_conv, dtype=dtype, device=device),
-            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, dtype=dtype,
-                            device=device))
+            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state,
+                            dtype=torch.promote_types(dtype, torch.float32), device=device))
 
     def step(self, u: torch.Tensor, state: Mamba2State) -> torch.Tensor:
         """One token: u (B, d) -> (B, d); `state` is advanced (its tensors replaced)."""
@@ -345,15 +353,17 @@ class Mamba2(nn.Module):
             xBC = xBC + self.conv1d.bias
         xBC = self.act(xBC)
 
-        x, B, C = self._split_xBC(xBC)
+        x, B, C = _wide(*self._split_xBC(xBC))
         x = x.reshape(b, self.nheads, self.headdim)                               # (B,H,P)
         rep = self.nheads // self.ngroups
         B = B.reshape(b, self.ngroups, self.d_state).repeat_interleave(rep, dim=1)  # (B,H,N)
         C = C.reshape(b, self.ngroups, self.d_state).repeat_interleave(rep, dim=1)  # (B,H,N)
-        dt = F.softplus(dt + self.dt_bias)                                        # (B,H)
-        A = -torch.exp(self.A_log.to(dt.dtype))                                   # (H)
+        dt_raw, dt_bias, D, A_log = _wide(dt, self.dt_bias, self.D, self.A_log)
+        dt = F.softplus(dt_raw + dt_bias)                                         # (B,H)
+        A = -torch.exp(A_log)                                                     # (H)
         decay = torch.exp(dt * A)                                                 # (B,H)
-        h = decay[..., None, None] * state.ssm + (dt[..., None] * x)[..., None] * B[:, :, None, :]
-        y = torch.einsum("bhpn,bhn->bhp", h, C) + self.D[:, None] * x             # (B,H,P)
+        h = decay[..., None, None] * state.ssm.to(x.dtype) \
+            + (dt[..., None] * x)[..., None] * B[:, :, None, :]                   # (B,H,P,N)
+        y = torch.einsum("bhpn,bhn->bhp", h, C) + D[:, None] * x                  # (B,H,P)
         state.conv, state.ssm = conv_state, h
-        return self._project_out(y.reshape(b, self.d_inner), z)
+        return self._project_out(y.reshape(b, self.d_inner).to(u.dtype), z)

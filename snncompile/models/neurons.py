@@ -51,8 +51,8 @@ class QuantSpike(torch.autograd.Function):
     """y = theta * clip(round(x / theta), lo, hi); surrogate and LSQ backward (module docstring)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, theta: torch.Tensor, lo: int, hi: int,  # type: ignore[override]
-                alpha: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, theta: torch.Tensor,  # type: ignore[override]
+                lo: int, hi: int, alpha: float) -> torch.Tensor:
         u = x / theta
         s = torch.clamp(torch.round(u), lo, hi)
         ctx.save_for_backward(u, s)
@@ -250,7 +250,8 @@ def theta_from_samples(x: torch.Tensor, lo: int, hi: int, method: str = "mse",
     lsq         theta = 2 * mean(|x|) / sqrt(hi) (LSQ's initialisation)
     """
     if method not in CALIBRATION_METHODS:
-        raise ConfigError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
+        raise ConfigError(
+            f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
     x = x.detach().flatten().to(torch.float64)
     if x.numel() > 1 << 18:  # a fixed, deterministic subsample keeps calibration cheap
         idx = torch.linspace(0, x.numel() - 1, 1 << 18, dtype=torch.float64).long()

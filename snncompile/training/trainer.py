@@ -32,6 +32,7 @@ from snncompile.data.corpus import CorpusSplit, batch_at, load_split
 from snncompile.errors import ConfigError
 from snncompile.models.config import SpikingMambaConfig
 from snncompile.models.lm import SpikingMambaLM
+from snncompile.models.neurons import spike_neurons
 from snncompile.models.sgc import set_sgc_weight
 from snncompile.training import losses, state
 from snncompile.training.evaluate import EvalResult, evaluate
@@ -114,7 +115,7 @@ def build_model(options: TrainOptions, config: SpikingMambaConfig,
         teacher, config, calibration=calib,
         method=options.calibration if calib is not None else "mse")
     student.backbone.embedding.weight.requires_grad_(False)   # frozen (tied head: same tensor)
-    thetas = {n: float(m.theta) for n, m in student.named_modules() if hasattr(m, "theta")}
+    thetas = {n: float(m.theta.detach()) for n, m in spike_neurons(student)}
     return student, thetas
 
 
