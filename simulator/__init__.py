@@ -10,8 +10,8 @@ Modules: `kernels` (Numba kernels + NumPy `_ref` twins), `timing` (the one timin
 """
 
 from snncompile.simulator.counters import CORE_KEYS, LAYER_KEYS, SimCounters
-from snncompile.simulator.engine import SimResult, Simulator, run
+from snncompile.simulator.engine import SimResult, Simulator, SpikedLayer, run
 from snncompile.simulator.simjson import read_sim_json, sim_json, write_sim_json
 
-__all__ = ["CORE_KEYS", "LAYER_KEYS", "SimCounters", "SimResult", "Simulator", "read_sim_json",
-           "run", "sim_json", "write_sim_json"]
+__all__ = ["CORE_KEYS", "LAYER_KEYS", "SimCounters", "SimResult", "Simulator", "SpikedLayer",
+           "read_sim_json", "run", "sim_json", "write_sim_json"]

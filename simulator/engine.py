@@ -37,28 +37,67 @@ from snncompile.simulator.kernels import (accumulate_binary, accumulate_graded, 
 _BIG = 1 << 24  # params with more elements stay in their stored dtype (Embedding, LMHead)
 
 
-@dataclass
-class _SpikedPlan:
-    """Everything the kernels need for one SpikedLinear node."""
+class SpikedLayer:
+    """One SpikedLinear on its tiles: the kernels, the timing model and its counters.
 
-    WT: np.ndarray
-    scale: np.ndarray            # float64 (d_out,) = input_scale * weight_scale
-    row_block: np.ndarray        # int32 (d_in,)
-    n_blocks: int
-    tile_rb: np.ndarray
-    tile_slot: np.ndarray
-    tile_cols: np.ndarray
-    tile_passes: np.ndarray
-    tile_row_bytes: np.ndarray
-    tile_out_hops: np.ndarray
-    pair_rb: np.ndarray
-    pair_slot: np.ndarray
-    pair_hops: np.ndarray
-    slot_core: np.ndarray
-    acc: np.ndarray
-    counts: np.ndarray
-    abs_sum: np.ndarray
-    totals: np.ndarray
+    `SpikedLayer(WT, scale, layer_map, host, hw, encoding)`; `run(s, row, cores)` returns
+    y = scale * (WT^T s) (float64) and adds the layer's counters to `row` (a LAYER_KEYS
+    vector) and to `cores` (n_cores x CORE_KEYS). `acc` holds the last integer accumulator.
+    """
+
+    def __init__(self, WT: np.ndarray, scale: np.ndarray, lm, host: int, hw, encoding: str):
+        if not (WT.flags.c_contiguous and WT.dtype == np.int8 and WT.shape == (lm.d_in, lm.d_out)):
+            raise SimulationError(f"layer {lm.name!r}: weights must be C-contiguous int8 "
+                                  f"({lm.d_in}, {lm.d_out}) input-major")
+        self.name = lm.name
+        self.WT, self.scale, self.hw, self.encoding = WT, np.asarray(scale, np.float64), hw, encoding
+        self.row_block = np.repeat(np.arange(lm.R, dtype=np.int32), np.diff(lm.row_splits))
+        tiles = lm.tiles()
+        cores_used = sorted({t[4] for t in tiles})
+        slot_of = {c: i for i, c in enumerate(cores_used)}
+        self.tile_rb = np.array([t[0] for t in tiles], np.int64)
+        self.tile_slot = np.array([slot_of[t[4]] for t in tiles], np.int64)
+        self.tile_cols = np.array([t[3] for t in tiles], np.int64)
+        self.tile_passes = -(-self.tile_cols // hw.ac_lanes)
+        self.tile_row_bytes = np.array([hw.row_bytes(t[3]) for t in tiles], np.int64)
+        self.tile_out_hops = np.array([hw.hops(t[4], host) for t in tiles], np.int64)
+        pairs = [(r, c) for r in range(lm.R) for c in lm.dest_cores(r)]
+        self.pair_rb = np.array([r for r, _ in pairs], np.int64)
+        self.pair_slot = np.array([slot_of[c] for _, c in pairs], np.int64)
+        self.pair_hops = np.array([hw.hops(host, c) for _, c in pairs], np.int64)
+        self.slot_core = np.array(cores_used, np.int64)
+        self.D = lm.D
+        S = lm.D if encoding == "binary" else 1
+        self.mult = 1 if encoding == "binary" else hw.graded_mult_cycles
+        self.acc = np.zeros(lm.d_out, np.int32)
+        self.counts = np.zeros((S, lm.R), np.int64)
+        self.abs_sum = np.zeros(lm.R, np.int64)
+        self.totals = np.zeros(timing.N_TOTALS, np.int64)
+
+    def run(self, s: np.ndarray, row: np.ndarray, cores: np.ndarray) -> np.ndarray:
+        """Accumulate spike levels `s` (int32 (d_in,)); count; return y (float64 (d_out,))."""
+        if self.encoding == "binary":
+            accumulate_binary(self.WT, s, self.row_block, self.D, self.acc, self.counts,
+                              self.abs_sum)
+        else:
+            accumulate_graded(self.WT, s, self.row_block, self.acc, self.counts, self.abs_sum)
+        hw = self.hw
+        timing.spiked_layer_cost(
+            self.counts, self.abs_sum, self.tile_rb, self.tile_slot, self.tile_cols,
+            self.tile_passes, self.tile_row_bytes, self.tile_out_hops, self.pair_rb,
+            self.pair_hops, len(self.slot_core), self.mult, hw.pipeline_depth,
+            hw.hop_latency_cycles, hw.barrier_cycles, hw.state_bytes, self.slot_core,
+            cores[:, KC["acs"]], cores[:, KC["busy_cycles"]], cores[:, KC["weight_bytes_read"]],
+            cores[:, KC["messages_received"]], self.pair_slot, self.totals)
+        t = self.totals
+        row[K["cycles"]] += t[timing.T_CYCLES]
+        row[K["acs"]] += t[timing.T_ACS]
+        row[K["weight_bytes_read"]] += t[timing.T_WBYTES]
+        row[K["state_bytes_read"]] += t[timing.T_SREAD]
+        row[K["state_bytes_written"]] += t[timing.T_SWRITE]
+        row[K["spike_messages"]] += t[timing.T_MSGS]
+        row[K["noc_hops"]] += t[timing.T_HOPS]
+        return self.scale * self.acc.astype(np.float64)
 
 
 class Simulator:
@@ -82,7 +121,7 @@ class Simulator:
         self._static = np.zeros((len(self.nodes), len(LAYER_KEYS)), np.int64)
         self._static_cores = np.zeros((hw.cores, len(CORE_KEYS)), np.int64)
         self._params: list[dict[str, np.ndarray]] = []
-        self._plans: dict[int, _SpikedPlan] = {}
+        self._plans: dict[int, SpikedLayer] = {}
         self._steps = {}
         cast: dict[str, np.ndarray] = {}
         producers = g.producers()
@@ -109,31 +148,11 @@ class Simulator:
         self.reset()
 
     # -- setup -------------------------------------------------------------------------------
-    def _spiked_plan(self, n, hosts, params) -> _SpikedPlan:
-        hw, lm = self.hw, self.program.mapping.layer(n.name)
-        host = hosts[n.name]
-        WT = self.program.weight_t(n.name)
-        row_block = np.repeat(np.arange(lm.R, dtype=np.int32), np.diff(lm.row_splits))
-        tiles = lm.tiles()
-        cores_used = sorted({t[4] for t in tiles})
-        slot_of = {c: s for s, c in enumerate(cores_used)}
-        tile_rb = np.array([t[0] for t in tiles], np.int64)
-        tile_cols = np.array([t[3] for t in tiles], np.int64)
-        pairs = [(r, c) for r in range(lm.R) for c in lm.dest_cores(r)]
-        S = lm.D if self.encoding == "binary" else 1
+    def _spiked_plan(self, n, hosts, params) -> SpikedLayer:
+        lm = self.program.mapping.layer(n.name)
         scale = n.op.input_scale * np.asarray(params["weight_scale"], np.float64)
-        return _SpikedPlan(
-            WT=WT, scale=scale, row_block=row_block, n_blocks=lm.R, tile_rb=tile_rb,
-            tile_slot=np.array([slot_of[t[4]] for t in tiles], np.int64), tile_cols=tile_cols,
-            tile_passes=-(-tile_cols // hw.ac_lanes),
-            tile_row_bytes=np.array([hw.row_bytes(t[3]) for t in tiles], np.int64),
-            tile_out_hops=np.array([hw.hops(t[4], host) for t in tiles], np.int64),
-            pair_rb=np.array([r for r, _ in pairs], np.int64),
-            pair_slot=np.array([slot_of[c] for _, c in pairs], np.int64),
-            pair_hops=np.array([hw.hops(host, c) for _, c in pairs], np.int64),
-            slot_core=np.array(cores_used, np.int64),
-            acc=np.zeros(n.op.d_out, np.int32), counts=np.zeros((S, lm.R), np.int64),
-            abs_sum=np.zeros(lm.R, np.int64), totals=np.zeros(timing.N_TOTALS, np.int64))
+        return SpikedLayer(self.program.weight_t(n.name), scale, lm, hosts[n.name], self.hw,
+                           self.encoding)
 
     def _static_counts(self, i, n, producers, shapes, hosts) -> None:
         """Per-token counters that do not depend on the data (module docstring)."""
@@ -203,6 +222,10 @@ class Simulator:
                 raise SimulationError(f"node {n.name!r}: no state layout for {n.op_type}")
         return state
 
+    def spiked_layers(self) -> dict[str, SpikedLayer]:
+        """The SpikedLayer of every SpikedLinear node (graph order), e.g. for benchmarks."""
+        return {self.nodes[i].name: layer for i, layer in sorted(self._plans.items())}
+
     def reset(self) -> None:
         """Zero the recurrent state and the counters."""
         self.state = self.init_state()
@@ -257,33 +280,11 @@ class Simulator:
         return [s]
 
     def _spiked(self, i, n, s, layers, cores, extra):
-        pl = self._plans[i]
-        if self.encoding == "binary":
-            accumulate_binary(pl.WT, s, pl.row_block, pl.counts.shape[0], pl.acc, pl.counts,
-                              pl.abs_sum)
-            mult = 1
-        else:
-            accumulate_graded(pl.WT, s, pl.row_block, pl.acc, pl.counts, pl.abs_sum)
-            mult = self.hw.graded_mult_cycles
-        hw = self.hw
-        timing.spiked_layer_cost(
-            pl.counts, pl.abs_sum, pl.tile_rb, pl.tile_slot, pl.tile_cols, pl.tile_passes,
-            pl.tile_row_bytes, pl.tile_out_hops, pl.pair_rb, pl.pair_hops, len(pl.slot_core),
-            mult, hw.pipeline_depth, hw.hop_latency_cycles, hw.barrier_cycles, hw.state_bytes,
-            pl.slot_core, cores[:, KC["acs"]], cores[:, KC["busy_cycles"]],
-            cores[:, KC["weight_bytes_read"]], cores[:, KC["messages_received"]], pl.pair_slot,
-            pl.totals)
-        t, row = pl.totals, layers[i]
-        row[K["cycles"]] += t[timing.T_CYCLES]
-        row[K["acs"]] += t[timing.T_ACS]
-        row[K["weight_bytes_read"]] += t[timing.T_WBYTES]
-        row[K["state_bytes_read"]] += t[timing.T_SREAD]
-        row[K["state_bytes_written"]] += t[timing.T_SWRITE]
-        row[K["spike_messages"]] += t[timing.T_MSGS]
-        row[K["noc_hops"]] += t[timing.T_HOPS]
+        layer = self._plans[i]
+        y = layer.run(s, layers[i], cores)
         if extra is not None:
-            extra[f"{n.name}.acc"] = pl.acc.copy()
-        return [pl.scale * pl.acc.astype(np.float64)]
+            extra[f"{n.name}.acc"] = layer.acc.copy()
+        return [y]
 
     # -- sequences ---------------------------------------------------------------------------
     def run(self, tokens: Sequence[int], on_token: Callable[[int], None] | None = None

@@ -57,3 +57,9 @@ def test_unknown_command_exits_2():
     exe = Path(sys.executable).parent / "snncompile"
     proc = subprocess.run([str(exe), "no-such-command"], capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_config_import_does_not_load_torch(tmp_path):
+    proc = _run_python("import sys, snncompile.models.config; print('torch' in sys.modules)", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -4,16 +4,20 @@ Import the pieces from their modules (`snncompile.models.lm`, `.mamba2`, `.neuro
 `.checkpoint`, `.config`); the names below are re-exported for convenience.
 """
 
-from snncompile.models.checkpoint import load_checkpoint, load_config, save_checkpoint
-from snncompile.models.config import PUBLIC_CONFIGS, NeuronConfig, SpikingMambaConfig
-from snncompile.models.lm import LMState, SpikingMambaLM
-from snncompile.models.mamba2 import Mamba2, Mamba2State
-from snncompile.models.neurons import (SpikeNeuron, SpikeStats, calibrate_theta, microsteps,
-                                       record_spikes)
-from snncompile.models.sgc import SGC
+import importlib
 
-__all__ = [
-    "LMState", "Mamba2", "Mamba2State", "NeuronConfig", "PUBLIC_CONFIGS", "SGC", "SpikeNeuron",
-    "SpikeStats", "SpikingMambaConfig", "SpikingMambaLM", "calibrate_theta", "load_checkpoint",
-    "load_config", "microsteps", "record_spikes", "save_checkpoint",
-]
+# Lazy re-exports (PEP 562): `import snncompile.models.config` must not pay for torch.
+_EXPORTS = {
+    "load_checkpoint": "checkpoint", "load_config": "checkpoint", "save_checkpoint": "checkpoint",
+    "PUBLIC_CONFIGS": "config", "NeuronConfig": "config", "SpikingMambaConfig": "config",
+    "LMState": "lm", "SpikingMambaLM": "lm", "Mamba2": "mamba2", "Mamba2State": "mamba2",
+    "SpikeNeuron": "neurons", "SpikeStats": "neurons", "calibrate_theta": "neurons",
+    "microsteps": "neurons", "record_spikes": "neurons", "SGC": "sgc",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"snncompile.models.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'snncompile.models' has no attribute {name!r}")

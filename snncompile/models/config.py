@@ -266,7 +266,12 @@ class SpikingMambaConfig:
                 for k in ("sgc_mode", "sgc_weight"):
                     if k in sp:
                         kw[k] = sp[k]
-            return cls(**kw)
+            cfg = cls(**kw)
+            if ssm.get("d_ssm") not in (None, cfg.d_inner):
+                raise ConfigError(
+                    f"config.json: ssm_cfg.d_ssm={ssm['d_ssm']} differs from d_inner={cfg.d_inner} "
+                    "(the extra MLP split of upstream Mamba2 is not supported)")
+            return cfg
         except TypeError as exc:
             raise ConfigError(f"config.json: {exc}") from None
 
