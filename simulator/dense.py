@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from snncompile.errors import SimulationError
+
 
 @njit(cache=True, nogil=True, fastmath=True)
 def matvec_f64(W, x, out):
@@ -96,7 +98,10 @@ def _silu(x: np.ndarray) -> np.ndarray:
 
 
 def run_Embedding(op, ins, p, state):
-    return [np.asarray(p["weight"][int(ins[0])], np.float64)]
+    tok = int(ins[0])
+    if not 0 <= tok < op.vocab:
+        raise SimulationError(f"token id {tok} outside 0..{op.vocab - 1}")
+    return [np.asarray(p["weight"][tok], np.float64)]
 
 
 def run_RMSNorm(op, ins, p, state):

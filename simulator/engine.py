@@ -50,7 +50,8 @@ class SpikedLayer:
             raise SimulationError(f"layer {lm.name!r}: weights must be C-contiguous int8 "
                                   f"({lm.d_in}, {lm.d_out}) input-major")
         self.name = lm.name
-        self.WT, self.scale, self.hw, self.encoding = WT, np.asarray(scale, np.float64), hw, encoding
+        self.WT, self.hw, self.encoding = WT, hw, encoding
+        self.scale = np.asarray(scale, np.float64)
         self.row_block = np.repeat(np.arange(lm.R, dtype=np.int32), np.diff(lm.row_splits))
         tiles = lm.tiles()
         cores_used = sorted({t[4] for t in tiles})
@@ -138,6 +139,12 @@ class Simulator:
                         cast[pname] = np.asarray(arr, np.float64)
                     p[role] = cast[pname]
             self._params.append(p)
+            if n.op_type == "SpikeEncode" and self.encoding == "graded":
+                top = (1 << (hw.payload_bits - 1)) - 1
+                if n.op.D > top:
+                    raise SimulationError(f"node {n.name!r}: spike level D={n.op.D} does not fit "
+                                          f"a {hw.payload_bits}-bit graded payload "
+                                          f"(spikes.payload_bits)")
             if n.op_type == "SpikedLinear":
                 self._plans[i] = self._spiked_plan(n, hosts, p)
             elif n.op_type != "SpikeEncode" and n.op_type not in dense.RUNNERS:

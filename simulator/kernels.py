@@ -2,7 +2,9 @@
 
 Storage: a spiked projection's quantized weights are input-major, `WT` int8 (d_in, d_out):
 row j is the contiguous list of the d_out weights that input j's spikes touch. Accumulators
-are int32 (exact: |sum| <= 127 * D * d_in < 2^31 for every supported shape).
+are int32 here (exact: |sum| <= 127 * D * d_in < 2^31 for every supported shape); on the
+chip each tile holds a partial sum in a state_bits accumulator, which tiling keeps from
+overflowing (rows * q_max * D < 2^(state_bits-1), backends.accum.tiling).
 
 Binary encoding (spec section 2, the paper's spike-driven form). A level s_j in {-D..D} is
 |s_j| signed spikes: in micro-step k = 1..D, every input with |s_j| >= k emits one spike of sign

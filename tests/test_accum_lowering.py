@@ -56,6 +56,16 @@ def test_tiles_fit_a_core(d_in, d_out, hw):
     assert g.n_tiles <= fewest * 1.1
 
 
+def test_tiles_respect_accumulator_width():
+    hw = _hw("default", state_bits=12)                       # 2047 // (127 * 4) = 4 rows
+    g = tile_projection(64, 16, hw, 1.0, D=4)
+    assert max(np.diff(g.row_splits)) <= 4 and g.R == 16
+    rows = max(np.diff(tile_projection(64, 16, hw, 1.0, D=1).row_splits))
+    assert rows * 127 * 1 <= 2 ** 11 - 1 < (rows + 1) * 127 or rows == 64
+    with pytest.raises(HardwareFitError, match="state_bits"):
+        tile_projection(64, 16, _hw("default", state_bits=8), 1.0, D=4, name="L")
+
+
 def test_tiling_follows_spike_density():
     hw = HardwareSpec.load("default")
     sparse = tile_projection(2048, 8512, hw, spikes_per_input=0.05)

@@ -83,13 +83,15 @@ def test_distill_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert "Traceback" not in res.output
 
 
-def test_evaluate_json_reports_bpb_rates_and_samples(trained):
+def test_evaluate_json_reports_bpb_rates_and_samples(trained, tmp_path):
     out, summary = trained
     res = CliRunner().invoke(main, ["evaluate", str(out / "student"), "--json", "--eval-bytes",
                                     "2048", "--seq-len", "32", "--prompt", "The ", "--tokens",
-                                    "12", "--temperature", "0.7", "--seed", "3", "--threads", "1"])
+                                    "12", "--temperature", "0.7", "--seed", "3", "--threads", "1",
+                                    "--save", str(tmp_path / "ev.json")])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
+    assert json.loads((tmp_path / "ev.json").read_text()) == data
     assert data["bpb"] == pytest.approx(summary["student"]["val"]["bpb"], rel=1e-9)
     assert data["spiking"] is True and set(data["layer_firing_rates"]) == {"0"}
     assert set(data["samples"]) == {"greedy", "temperature=0.7"}

@@ -51,8 +51,9 @@ def test_every_preset_value_is_documented():
                     j -= 1
                 text = " ".join(comment).lower()
                 assert comment, f"{path.name}: {line!r} has no comment"
-                assert any(w in text for w in ("loihi", "assumption", "[derived]", "lava",
-                                               "hala", "preset", "unused", "horowitz", "spikingmamba")), \
+                sources = ("loihi", "assumption", "[derived]", "lava", "hala", "preset", "unused",
+                           "horowitz", "spikingmamba")
+                assert any(w in text for w in sources), \
                     f"{path.name}: {line!r} cites no source"
 
 

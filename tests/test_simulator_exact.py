@@ -158,27 +158,51 @@ def test_sim_json_round_trip(tmp_path):
         read_sim_json(tmp_path / "bad.json")
 
 
+def test_dense_model_and_payload_width():
+    """A dense teacher (no spiked projection) lowers and runs on the dense unit only; a
+    graded payload too narrow for the spike levels is refused."""
+    cfg = dataclasses.replace(CONFIGS["silif"], spiking=False)
+    prog = AccumBackend().lower(build_graph(cfg, random_state_dict(cfg, 0)), "default")
+    assert prog.mapping.layers == ()
+    sim = Simulator(prog)
+    ref = ReferenceInterpreter(prog.graph, device="cpu")
+    np.testing.assert_allclose(sim.step(4), ref.step(4, ref.init_state())[0].numpy(), atol=1e-9)
+    assert sim.counters.totals()["acs"] == 2 * cfg.d_model  # the residual adds only
+    narrow = dataclasses.replace(TINY, payload_bits=2)
+    prog = _program("silif", narrow)
+    with pytest.raises(SimulationError, match="payload_bits"):
+        Simulator(prog, encoding="graded")
+    Simulator(prog, encoding="binary")
+
+
 def test_bad_token_names_the_node():
     sim = Simulator(_program("silif", TINY))
     with pytest.raises(SimulationError, match="embedding"):
         sim.step(10_000)
+    with pytest.raises(SimulationError, match="outside"):
+        sim.step(-1)
     with pytest.raises(SimulationError, match="token"):
         sim.step(1.5)  # type: ignore[arg-type]
 
 
-def _bundled_checkpoint():
-    for cfg in sorted((ROOT / "examples").glob("**/config.json")):
-        return cfg.parent
-    return None
+def _bundled_model():
+    """The bundled model in examples/: a checkpoint folder (config.json) or an ONNX file."""
+    found = sorted((ROOT / "examples").glob("**/config.json")) + sorted(
+        (ROOT / "examples").glob("**/*.onnx"))
+    return found[0] if found else None
 
 
-@pytest.mark.skipif(_bundled_checkpoint() is None, reason="no bundled model in examples/ yet")
+@pytest.mark.skipif(_bundled_model() is None, reason="no bundled model in examples/ yet")
 def test_bundled_model_matches_reference(tmp_path):
-    from snncompile.models.checkpoint import load_checkpoint
     from snncompile.data.tokenizer import encode
-    from snncompile.export import build_graph as bg
-    model = load_checkpoint(_bundled_checkpoint())
-    graph = bg(model.config, model.state_dict())
+    from snncompile.ir import serde
+    path = _bundled_model()
+    if path.suffix == ".onnx":
+        graph = serde.load(path)
+    else:
+        from snncompile.models.checkpoint import load_checkpoint
+        model = load_checkpoint(path.parent)
+        graph = build_graph(model.config, model.state_dict())
     prog = AccumBackend().lower(graph, "large")
     prog = Program.load(prog.save(tmp_path / "prog"))
     ids = encode("def add(a, b):")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,8 @@ class HardwareSpec:
         try:
             text = p.read_bytes().decode("utf-8")
         except OSError as exc:
-            raise HardwareSpecError(f"cannot read hardware file {str(p)!r}: {exc.strerror}") from None
+            raise HardwareSpecError(
+                f"cannot read hardware file {str(p)!r}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise HardwareSpecError(f"{p}: not UTF-8 text") from None
         try:

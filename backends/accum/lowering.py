@@ -74,7 +74,7 @@ def build_mapping(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE,
     """Tiles, packing, placement and hosts of a (shape-only or full) graph on `hw`."""
     layers = spiked_layers(graph)
     tiled = [LayerTiles(name, block, tile_projection(
-        d_in, d_out, hw, spikes_per_input(rate, D, hw.spike_encoding), slack))
+        d_in, d_out, hw, spikes_per_input(rate, D, hw.spike_encoding), slack, D=D, name=name))
         for name, block, d_in, d_out, D in layers]
     bins = pack(tiled, hw)
     blocks = sorted({n.block for n in graph.nodes}, key=lambda b: (b is None, b))

@@ -70,7 +70,8 @@ class LayerMap:
                      tuple(int(x) for x in d["row_splits"]), tuple(int(x) for x in d["col_splits"]),
                      tuple(int(x) for x in d["tile_cores"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise SimulationError(f"mapping.json: bad layer entry ({type(exc).__name__}: {exc})") from None
+            raise SimulationError(
+                f"mapping.json: bad layer entry ({type(exc).__name__}: {exc})") from None
         lm.check()
         return lm
 

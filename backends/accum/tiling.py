@@ -1,8 +1,10 @@
 """Tiling: cut one spiked projection into a grid of tiles that each fit one core.
 
 The weights are input-major, WT (d_in, d_out). A tile is a block of `rows` inputs (axons)
-by `cols` outputs (neurons): it needs `cols <= neurons`, `rows <= axons` and
-`rows * row_bytes(cols) <= weight_sram_bytes`. The grid is R row blocks x C column blocks,
+by `cols` outputs (neurons): it needs `cols <= neurons`, `rows <= axons`,
+`rows * row_bytes(cols) <= weight_sram_bytes`, and its partial sums must fit the core's
+accumulators: rows * q_max * D <= 2^(state_bits - 1) - 1 (q_max = 2^(weight_bits-1) - 1), so
+no accumulator can overflow whatever the spikes. The grid is R row blocks x C column blocks,
 both split as evenly as possible (block sizes differ by at most one).
 
 Choice of (R, C). For each column count C the widest row block is
@@ -22,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snncompile.backends.accum.hardware import HardwareSpec
+from snncompile.errors import HardwareFitError
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -70,9 +73,23 @@ def expected_messages(R: int, C: int, d_in: int, d_out: int, spikes_per_input: f
     return C * d_in * spikes_per_input + R * d_out
 
 
+def max_rows_for_state(hw: HardwareSpec, D: int) -> int:
+    """Most inputs whose summed contributions fit a state_bits accumulator."""
+    qmax = (1 << (hw.weight_bits - 1)) - 1
+    return ((1 << (hw.state_bits - 1)) - 1) // (qmax * D)
+
+
 def tile_projection(d_in: int, d_out: int, hw: HardwareSpec, spikes_per_input: float,
-                    slack: float = 0.1) -> TileGrid:
-    """The (R, C) grid for a d_in x d_out projection on `hw` (see the module docstring)."""
+                    slack: float = 0.1, D: int = 1, name: str = "projection") -> TileGrid:
+    """The (R, C) grid for a d_in x d_out projection with spike levels up to D on `hw`
+    (see the module docstring)."""
+    state_rows = max_rows_for_state(hw, D)
+    if state_rows < 1:
+        raise HardwareFitError(
+            f"layer {name!r}: a {hw.state_bits}-bit accumulator cannot hold even one "
+            f"{hw.weight_bits}-bit weight times spike level {D}; needs core.state_bits >= "
+            f"{((1 << (hw.weight_bits - 1)) - 1).bit_length() + D.bit_length() + 1}")
+    axons = min(hw.axons_per_core, state_rows)
     cmax = min(hw.neurons_per_core, hw.weights_per_core, d_out)
     c_lo = ceil_div(d_out, cmax)
     cands: list[tuple[int, int, int]] = []  # (tiles, R, C)
@@ -82,7 +99,7 @@ def tile_projection(d_in: int, d_out: int, hw: HardwareSpec, spikes_per_input: f
         cols = ceil_div(d_out, C)
         C_eff = ceil_div(d_out, cols)
         if C_eff == C:
-            rows_max = min(d_in, hw.axons_per_core, hw.weights_per_core // cols)
+            rows_max = min(d_in, axons, hw.weights_per_core // cols)
             R = ceil_div(d_in, rows_max)
             n = R * C
             cands.append((n, R, C))

@@ -1,7 +1,7 @@
 """`snncompile evaluate CKPT`: validation bits per byte, firing rates and sample text.
 
     snncompile evaluate examples/models/student [--json] [--prompt TEXT] [--tokens N]
-                        [--temperature T] [--seed S] [--eval-bytes N]
+                        [--temperature T] [--seed S] [--eval-bytes N] [--save FILE]
 
 Bits per byte over the validation split (snncompile.training.evaluate), per-layer firing rates
 for a spiking model, then two continuations of the prompt: greedy and sampled at T.
@@ -16,6 +16,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from snncompile.atomic import write_text_atomic
 from snncompile.data.corpus import load_split
 from snncompile.data.tokenizer import decode, encode
 from snncompile.errors import ConfigError
@@ -41,8 +42,10 @@ from snncompile.training.evaluate import generate
 @click.option("--corpus", type=click.Path(dir_okay=False), default=None,
               help="A .txt or .gz text file instead of the bundled corpus.")
 @click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="Also write the JSON result to this file (atomically).")
 def evaluate(ckpt, as_json, prompt, tokens, temperature, seed, seq_len, eval_bytes, batch,
-             corpus, threads):
+             corpus, threads, save):
     """Validation bpb and sample text of checkpoint CKPT."""
     if threads is not None:
         if threads < 1:
@@ -63,10 +66,13 @@ def evaluate(ckpt, as_json, prompt, tokens, temperature, seed, seq_len, eval_byt
         samples["greedy"] = decode(generate(model, ids, tokens, 0.0, seed))
         samples[f"temperature={temperature:g}"] = decode(
             generate(model, ids, tokens, temperature, seed))
+    record = {"checkpoint": ckpt, "spiking": model.config.spiking, **result.to_dict(),
+              "eval_bytes": eval_bytes, "prompt": prompt, "seed": seed,
+              "temperature": temperature, "samples": samples}
+    if save is not None:
+        write_text_atomic(save, json.dumps(record, indent=2) + "\n")
     if as_json:
-        out = {"checkpoint": ckpt, "spiking": model.config.spiking, **result.to_dict(),
-               "prompt": prompt, "seed": seed, "temperature": temperature, "samples": samples}
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(record, indent=2))
         return
     console = Console()
     table = Table(title=f"evaluate {ckpt}")

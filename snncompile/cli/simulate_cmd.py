@@ -56,7 +56,8 @@ def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
         table.add_row(key, f"{v:,}", f"{v / max(c.tokens, 1):,.1f}")
     console.print(table)
     console.print(f"simulated time {c.cycles / hw.clock_hz * 1e3:.3f} ms "
-                  f"({c.cycles / max(c.tokens, 1):,.0f} cycles/token at {hw.clock_hz / 1e9:g} GHz); "
+                  f"({c.cycles / max(c.tokens, 1):,.0f} cycles/token at "
+                  f"{hw.clock_hz / 1e9:g} GHz); "
                   f"host time {wall:.2f} s")
     if json_path:
         doc = sim_json(c, hw, prog.name, prompt + continuation, encoding=sim.encoding,

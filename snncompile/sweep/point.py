@@ -1,0 +1,101 @@
+"""One experiment point: lower the model onto the point's hardware, simulate the workload,
+price the counters with every cost table. A pure function of plain data, so any executor
+(in-process, a process pool, a dask worker) computes exactly the same record.
+
+    run_point(task: PointTask) -> dict (JSON-serializable)
+
+    {"index": i, "axes": {name: value}, "status": "ok" | "does_not_fit" | "error",
+     "error": null | {"type": "HardwareFitError", "message": ...},
+     "cores": chip cores, "cores_used": cores holding weight tiles,
+     "mapping": {"rate", "slack", "sram_max_pct", "neurons_max_pct",
+                 "est_hops_per_token"},                 # the lowering's traffic estimate
+     "tokens": simulated tokens (prompt + new - 1), "continuation": generated text,
+     "cycles": total, "cycles_per_token": cycles / tokens,
+     "time_per_token_s": cycles / clock_hz / tokens,
+     "per_token": {acs, macs, dense_macs, spikes, spike_messages, noc_hops, ...},  # /tokens
+     "energy": {preset: {"snn_pj": {ac, mac, neuron, memory, noc, static, total},
+                         "ann_pj": total, "ratio": E_ANN / E_SNN, "ratio_basis": ...}}}
+
+Energies are pJ per token. A point whose model does not fit records the `HardwareFitError`
+(status "does_not_fit"); one the simulator refuses records its `SimulationError` ("error").
+Any other error is a bad input shared by every point and propagates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from snncompile.errors import ConfigError, HardwareFitError, SimulationError
+from snncompile.sweep.model import ModelSpec, graph_for
+
+COMPONENTS = ("ac", "mac", "neuron", "memory", "noc", "static", "total")
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs for one point, as plain (picklable) data."""
+
+    index: int
+    axes: dict[str, Any]           # the point's axis values (JSON form: lists, not tuples)
+    model: ModelSpec
+    prompt_ids: tuple[int, ...]
+    new_tokens: int
+    hardware: dict[str, Any]       # HardwareSpec.to_dict()
+    rate: float
+    slack: float
+    presets: tuple[str, ...]       # cost table names or absolute paths
+
+
+def run_point(task: PointTask) -> dict[str, Any]:
+    """Lower, simulate and price one point (module docstring)."""
+    from snncompile.backends import get_backend
+    from snncompile.backends.accum.hardware import HardwareSpec
+    from snncompile.backends.accum.report import mapping_report
+    from snncompile.data.tokenizer import decode
+    from snncompile.energy import load_table, parse_sim, price
+    from snncompile.simulator import Simulator, sim_json
+
+    graph = graph_for(task.model)
+    vocab = (graph.metadata.get("config") or {}).get("vocab_size")
+    if vocab and max(task.prompt_ids) >= vocab:
+        raise ConfigError(f"workload.prompt: byte token {max(task.prompt_ids)} is outside the "
+                          f"model's vocabulary of {vocab}")
+    hw = HardwareSpec.from_dict(task.hardware)
+    record: dict[str, Any] = {"index": task.index, "axes": task.axes, "status": "ok",
+                              "error": None, "cores": hw.cores}
+    try:
+        program = get_backend("accum").lower(graph, hw, rate=task.rate, slack=task.slack,
+                                             source=f"sweep point {task.index}")
+    except HardwareFitError as exc:
+        record.update(status="does_not_fit",
+                      error={"type": type(exc).__name__, "message": str(exc)})
+        return record
+    rep = mapping_report(program)
+    record["cores_used"] = rep["cores_used"]
+    record["mapping"] = {"rate": task.rate, "slack": task.slack,
+                         "sram_max_pct": rep["utilization"]["sram_max_pct"],
+                         "neurons_max_pct": rep["utilization"]["neurons_max_pct"],
+                         "est_hops_per_token": rep["traffic_estimate"]["hops_per_token"]}
+    try:
+        sim = Simulator(program)
+        new = sim.generate(list(task.prompt_ids), task.new_tokens)
+    except SimulationError as exc:
+        record.update(status="error", error={"type": type(exc).__name__, "message": str(exc)})
+        return record
+    c = sim.counters
+    n = max(c.tokens, 1)
+    doc = sim_json(c, hw, program.name)
+    counters = parse_sim(doc, where=f"sweep point {task.index}")
+    record.update(tokens=c.tokens, continuation=decode(new), cycles=c.cycles,
+                  cycles_per_token=c.cycles / n, time_per_token_s=c.cycles / hw.clock_hz / n,
+                  per_token={k: v / n for k, v in c.totals().items()})
+    energy = {}
+    for preset in task.presets:
+        report = price(counters, load_table(preset, hardware=doc["hardware"]))
+        snn = report.snn.as_dict()
+        energy[preset] = {"snn_pj": {k: snn[k] / n for k in COMPONENTS},
+                          "ann_pj": report.ann.total / n, "ratio": report.ratio,
+                          "ratio_basis": report.ratio_basis}
+    record["energy"] = energy
+    return record

@@ -1,0 +1,284 @@
+"""The sweep spec: a TOML file naming the model, the workload, the base hardware, the axes and
+the cost tables; its experiment points are the cartesian product of the axes.
+
+    format = "snncompile-sweep/1"        # optional; other values are refused
+    name = "lanes-vs-encoding"           # optional (default: the file's stem)
+
+    [model]                              # see snncompile.sweep.model
+    config = { d_model = 64, n_layer = 2, vocab_size = 256, d_state = 16, headdim = 16 }
+    neuron = { kind = "silif", D = 4, theta = 0.5 }
+    seed = 0                             # or: onnx = "model.onnx"
+
+    [workload]
+    prompt = "The quick brown fox"       # byte tokens, simulated one by one
+    tokens = 8                           # new tokens generated (greedy) after the prompt
+
+    [hardware]
+    base = "default"                     # a preset name or a hardware TOML (relative path)
+
+    [fixed]                              # optional: one value per axis name, every point
+    "noc.hop_latency_cycles" = 3
+
+    [axes]                               # axis name -> list of values (order kept)
+    "core.ac_lanes" = [2, 4, 8]
+    "spikes.encoding" = ["binary", "graded"]
+    "mapping.rate" = [0.1, 0.25]
+
+    [energy]
+    presets = ["accum", "paper-45nm"]    # cost tables: bundled names or .toml paths
+
+Axis names are listed in `snncompile.sweep.axes`. Points are numbered in row-major order of
+the product (the last axis varies fastest). Every defect raises `ConfigError` naming the
+field (`axes."core.ac_lanes"[1]`, `model.config.d_model`, ...), and every point's hardware
+is validated here, before anything runs; whether a point *fits* is found by lowering it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from snncompile.backends.accum.hardware import HardwareSpec
+from snncompile.errors import ConfigError, CostTableError, HardwareSpecError
+from snncompile.sweep.axes import (HARDWARE_AXES, MAPPING_DEFAULTS, check_axis_name,
+                                   check_mapping_value, point_hardware, point_mapping)
+from snncompile.sweep.model import ModelSpec, parse_model
+
+FORMAT = "snncompile-sweep/1"
+_TOP_KEYS = ("format", "name", "model", "workload", "hardware", "fixed", "axes", "energy")
+DEFAULT_PRESETS = ("accum",)
+DEFAULT_NEW_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis: a knob name and the values it takes, in the spec's order."""
+
+    name: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One experiment: its index, axis values, the hardware and lowering arguments."""
+
+    index: int
+    values: dict[str, Any]
+    hardware: HardwareSpec
+    rate: float
+    slack: float
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep (module docstring). `points()` lists the experiments."""
+
+    name: str
+    model: ModelSpec
+    prompt: str
+    new_tokens: int
+    base: HardwareSpec
+    base_name: str
+    fixed: dict[str, Any]
+    axes: tuple[Axis, ...]
+    presets: tuple[str, ...]
+    source: str = ""
+
+    def n_points(self) -> int:
+        n = 1
+        for a in self.axes:
+            n *= len(a.values)
+        return n
+
+    def points(self) -> list[Point]:
+        """The cartesian product of the axes (last axis fastest), each with its hardware."""
+        out = []
+        for i, combo in enumerate(itertools.product(*(a.values for a in self.axes))):
+            values = dict(zip((a.name for a in self.axes), combo))
+            where = f"{self.source or 'sweep'}: point {i} ({_describe(values)})"
+            merged = {**self.fixed, **values}
+            hw = point_hardware(self.base, merged, where)
+            m = point_mapping(merged, where)
+            out.append(Point(i, values, hw, m["rate"], m["slack"]))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised spec (JSON-serializable), as stored in results.json."""
+        return {"format": FORMAT, "name": self.name, "model": self.model.describe(),
+                "workload": {"prompt": self.prompt, "tokens": self.new_tokens},
+                "hardware": {"base": self.base_name, "spec": self.base.to_dict()},
+                "fixed": {k: _jsonable(v) for k, v in self.fixed.items()},
+                "axes": [{"name": a.name, "values": [_jsonable(v) for v in a.values]}
+                         for a in self.axes],
+                "energy": {"presets": list(self.presets)}}
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec file (ConfigError naming the field)."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read sweep spec {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    return parse_spec(data, base_dir=p.resolve().parent, where=str(p), default_name=p.stem)
+
+
+def parse_spec(data: Any, base_dir: str | Path = ".", where: str = "sweep spec",
+               default_name: str = "sweep") -> SweepSpec:
+    """Validate the TOML document `data`; relative paths resolve against `base_dir`."""
+    base_dir = Path(base_dir)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: top level must be a table")
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(_TOP_KEYS)})")
+    if data.get("format", FORMAT) != FORMAT:
+        raise ConfigError(f"{where}: format must be {FORMAT!r}, got {data.get('format')!r}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: name must be a non-empty string, got {name!r}")
+    if "model" not in data:
+        raise ConfigError(f"{where}: missing table [model] (model.onnx or model.config)")
+    model = parse_model(data["model"], base_dir, where)
+    prompt, new_tokens = _parse_workload(data.get("workload"), where)
+    base, base_name = _parse_hardware(data.get("hardware", {}), base_dir, where)
+    fixed = _parse_fixed(data.get("fixed", {}), where)
+    axes = _parse_axes(data.get("axes", {}), where)
+    clash = [a.name for a in axes if a.name in fixed]
+    if clash:
+        raise ConfigError(f"{where}: {clash[0]!r} is both in [fixed] and in [axes]")
+    presets = _parse_presets(data.get("energy", {}), base, base_dir, where)
+    spec = SweepSpec(name, model, prompt, new_tokens, base, base_name, fixed, axes, presets,
+                     source=where)
+    _check_values(spec, where)
+    spec.points()  # every combination must be a valid hardware spec
+    return spec
+
+
+def _parse_workload(table: Any, where: str) -> tuple[str, int]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: missing table [workload] (prompt, tokens)")
+    unknown = [k for k in table if k not in ("prompt", "tokens")]
+    if unknown:
+        raise ConfigError(f"{where}: unknown field workload.{unknown[0]} (known: prompt, tokens)")
+    prompt = table.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise ConfigError(f"{where}: workload.prompt must be a non-empty string, got {prompt!r}")
+    n = table.get("tokens", DEFAULT_NEW_TOKENS)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"{where}: workload.tokens (new tokens to generate) must be an "
+                          f"integer >= 0, got {n!r}")
+    return prompt, n
+
+
+def _parse_hardware(table: Any, base_dir: Path, where: str) -> tuple[HardwareSpec, str]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [hardware] must be a table")
+    unknown = [k for k in table if k != "base"]
+    if unknown:
+        raise ConfigError(f"{where}: unknown field hardware.{unknown[0]} (known: base; put "
+                          f"changes to the base in [fixed] or [axes])")
+    base = table.get("base", "default")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{where}: hardware.base must be a preset name or a path, got {base!r}")
+    ref: str | Path = base
+    if base.endswith(".toml") or "/" in base:
+        ref = (base_dir / base).resolve()
+    try:
+        return HardwareSpec.load(ref), base
+    except HardwareSpecError as exc:
+        raise ConfigError(f"{where}: hardware.base: {exc}") from None
+
+
+def _parse_fixed(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [fixed] must be a table of axis name = value")
+    out = {}
+    for name, v in table.items():
+        check_axis_name(name, f"{where}: fixed")
+        out[name] = _freeze(v)
+    return out
+
+
+def _parse_axes(table: Any, where: str) -> tuple[Axis, ...]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [axes] must be a table of axis name = [values]")
+    axes = []
+    for name, values in table.items():
+        here = f'{where}: axes."{name}"'
+        check_axis_name(name, f"{where}: axes")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{here} must be a non-empty list of values, got {values!r}")
+        frozen = tuple(_freeze(v) for v in values)
+        for j, v in enumerate(frozen):
+            if frozen.index(v) != j:
+                raise ConfigError(f"{here}[{j}]: duplicate value {values[j]!r}")
+        axes.append(Axis(name, frozen))
+    return tuple(axes)
+
+
+def _check_values(spec: SweepSpec, where: str) -> None:
+    """Each fixed value and each axis value alone on the base: errors name the field."""
+    for name, v in spec.fixed.items():
+        _check_one(spec.base, {**spec.fixed, name: v}, name, v, f"{where}: fixed.\"{name}\"")
+    for a in spec.axes:
+        for j, v in enumerate(a.values):
+            _check_one(spec.base, {**spec.fixed, a.name: v}, a.name, v,
+                       f'{where}: axes."{a.name}"[{j}]')
+
+
+def _check_one(base: HardwareSpec, values: dict[str, Any], name: str, v: Any, here: str) -> None:
+    if name in MAPPING_DEFAULTS:
+        check_mapping_value(name, v, here)
+    elif name in HARDWARE_AXES:
+        point_hardware(base, values, here)
+
+
+def _parse_presets(table: Any, base: HardwareSpec, base_dir: Path, where: str
+                   ) -> tuple[str, ...]:
+    from snncompile.energy.table import load_table
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [energy] must be a table (presets = [...])")
+    unknown = [k for k in table if k != "presets"]
+    if unknown:
+        raise ConfigError(f"{where}: unknown field energy.{unknown[0]} (known: presets)")
+    presets = table.get("presets", list(DEFAULT_PRESETS))
+    if not isinstance(presets, list) or not presets:
+        raise ConfigError(f"{where}: energy.presets must be a non-empty list of cost tables")
+    out: list[str] = []
+    for i, name in enumerate(presets):
+        here = f"{where}: energy.presets[{i}]"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{here} must be a cost table name or path, got {name!r}")
+        ref = str((base_dir / name).resolve()) if name.endswith(".toml") or "/" in name else name
+        if ref in out:
+            raise ConfigError(f"{here}: duplicate cost table {name!r}")
+        try:
+            load_table(ref, hardware=base.to_dict())
+        except CostTableError as exc:
+            raise ConfigError(f"{here}: {exc}") from None
+        out.append(ref)
+    return tuple(out)
+
+
+def _freeze(v: Any) -> Any:
+    """TOML arrays become tuples (hashable, comparable); everything else as is."""
+    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+
+
+def _jsonable(v: Any) -> Any:
+    return [_jsonable(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    from snncompile.sweep.axes import value_label
+    return ", ".join(f"{k}={value_label(v)}" for k, v in values.items()) or "base"
