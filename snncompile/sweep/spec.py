@@ -110,8 +110,8 @@ class SweepSpec:
         return {"format": FORMAT, "name": self.name, "model": self.model.describe(),
                 "workload": {"prompt": self.prompt, "tokens": self.new_tokens},
                 "hardware": {"base": self.base_name, "spec": self.base.to_dict()},
-                "fixed": {k: _jsonable(v) for k, v in self.fixed.items()},
-                "axes": [{"name": a.name, "values": [_jsonable(v) for v in a.values]}
+                "fixed": {k: jsonable(v) for k, v in self.fixed.items()},
+                "axes": [{"name": a.name, "values": [jsonable(v) for v in a.values]}
                          for a in self.axes],
                 "energy": {"presets": list(self.presets)}}
 
@@ -275,8 +275,8 @@ def _freeze(v: Any) -> Any:
     return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
 
 
-def _jsonable(v: Any) -> Any:
-    return [_jsonable(x) for x in v] if isinstance(v, tuple) else v
+def jsonable(v: Any) -> Any:
+    return [jsonable(x) for x in v] if isinstance(v, tuple) else v
 
 
 def _describe(values: Mapping[str, Any]) -> str:

@@ -1,0 +1,87 @@
+"""`snncompile sweep SPEC.toml -o OUT [--workers N | --scheduler ADDR | --dask-local N]`:
+hardware-mapping experiments (snncompile.sweep)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC.toml", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False),
+              help="Output folder: results.json, results.csv, sweep.png (replaced atomically).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local executor: 1 runs in this process, N > 1 a pool of N processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing dask.distributed cluster (e.g. tcp://host:8786).")
+@click.option("--dask-local", type=click.IntRange(min=1), metavar="N",
+              help="Start a dask LocalCluster of N worker processes and run on it.")
+@click.option("--plan", is_flag=True, help="List the experiment points and exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print results.json on stdout (tables and progress go to stderr).")
+@click.option("--png/--no-png", default=True, show_default=True, help="Write sweep.png.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Rows of the terminal table.")
+def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | None,
+          dask_local: int | None, plan: bool, as_json: bool, png: bool, max_rows: int) -> None:
+    """Run the cartesian product of SPEC's axes (hardware fields, mapping choices): lower,
+    simulate the prompt and price every point with each cost table; tabulate, plot and mark
+    the energy-vs-latency Pareto front. A point that does not fit is recorded, not fatal."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from snncompile.sweep import load_spec, make_executor, run_sweep, write_outputs
+    from snncompile.sweep.report import render
+
+    spec = load_spec(spec_path)
+    console = Console(stderr=as_json)
+    if plan:
+        _print_plan(spec, console)
+        return
+    if not output:
+        raise click.UsageError("give -o/--output (or --plan to list the points)")
+    executor = make_executor(workers, scheduler, dask_local)
+    n = spec.n_points()
+    console.print(f"sweep {spec.name}: {n} point(s) on {executor.name} "
+                  f"({'scheduler ' + scheduler if scheduler else ''}"
+                  f"{f'{dask_local} dask workers' if dask_local else ''}"
+                  f"{f'{workers} worker(s)' if not (scheduler or dask_local) else ''})")
+    counts = {"ok": 0, "does_not_fit": 0, "error": 0}
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("points", total=n)
+
+        def done(record) -> None:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            bar.update(task, advance=1, description=(
+                f"points ({counts['ok']} ran, {counts['does_not_fit']} do not fit"
+                + (f", {counts['error']} errors" if counts["error"] else "") + ")"))
+
+        result = run_sweep(spec, executor, on_point=done)
+    files = write_outputs(result, output, png=png)
+    render(result, console, max_rows=max_rows)
+    console.print(f"wrote {output}/ ({', '.join(f.name for f in files)})")
+    if as_json:
+        click.echo(result.to_json())
+
+
+def _print_plan(spec, console) -> None:
+    from rich.table import Table
+
+    from snncompile.sweep.axes import value_label
+    from snncompile.sweep.results import preset_label
+
+    t = Table(title=f"sweep {spec.name}: {spec.n_points()} point(s), base hardware "
+                    f"{spec.base_name}, cost tables "
+                    f"{', '.join(preset_label(p) for p in spec.presets)}")
+    t.add_column("#", justify="right")
+    for a in spec.axes:
+        t.add_column(a.name)
+    t.add_column("cores", justify="right")
+    t.add_column("rate", justify="right")
+    for p in spec.points():
+        t.add_row(str(p.index), *(value_label(p.values[a.name]) for a in spec.axes),
+                  str(p.hardware.cores), f"{p.rate:g}")
+    console.print(t)

@@ -1,0 +1,172 @@
+"""The main job on one model: export -> lower -> simulate -> price, every file in one folder.
+
+    run_demo(checkpoint, out_dir) -> DemoSummary
+
+Steps (each the same code path as its CLI command):
+  1. export     checkpoint -> model.onnx (self-verified against the PyTorch model)
+  2. lower      model.onnx -> prog/ on the accum backend (quantized, tiled, placed), mapping.json
+  3. run        the reference interpreter on the lowered program (greedy) -> its continuation
+  4. simulate   the cycle-counting simulator on the same program -> sim.json; the continuation
+                must equal step 3's (exactness) and is compared with the float model's too
+  5. energy     sim.json priced with each cost preset -> energy-<preset>.{json,csv,png}
+  6. summary    summary.json, and the table the CLI prints
+
+The output folder is published atomically: it appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from snncompile.atomic import atomic_path
+from snncompile.errors import ConfigError, SimulationError
+
+DEFAULT_PRESETS = ("paper-45nm", "horowitz-45nm")
+DEFAULT_PROMPT = "def parse(text):\n    \"\"\"Return the"
+
+
+def bundled_student() -> Path:
+    """The bundled student checkpoint (examples/models/student in a source checkout)."""
+    return Path(__file__).resolve().parents[1] / "examples" / "models" / "student"
+
+
+@dataclass
+class PresetSummary:
+    preset: str
+    e_snn_pj_per_token: float
+    e_ann_pj_per_token: float
+    ratio: float | None
+    ratio_basis: str
+    components_pj_per_token: dict[str, float]
+
+
+@dataclass
+class DemoSummary:
+    checkpoint: str
+    output: str
+    prompt: str
+    tokens_generated: int
+    continuation_float: str
+    continuation_reference: str
+    continuation_simulator: str
+    simulator_matches_reference: bool
+    quantized_matches_float: bool
+    export_max_abs_logit_diff: float
+    cores_used: int
+    cycles_per_token: float
+    simulated_time_per_token_s: float
+    acs_per_token: float
+    macs_per_token: float
+    firing_rate: float
+    wall_s: dict[str, float] = field(default_factory=dict)
+    energy: list[PresetSummary] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/demo",
+             prompt: str = DEFAULT_PROMPT, n_tokens: int = 24, hardware: str = "default",
+             presets: tuple[str, ...] = DEFAULT_PRESETS,
+             status: Callable[[str], None] = lambda _msg: None,
+             on_token: Callable[[int], None] | None = None) -> DemoSummary:
+    """Run the whole pipeline on `checkpoint` (default: the bundled student) into `out_dir`."""
+    from snncompile.backends import get_backend
+    from snncompile.backends.accum.backend import as_hardware
+    from snncompile.backends.accum.report import mapping_report
+    from snncompile.backends.reference import ReferenceInterpreter
+    from snncompile.data.tokenizer import decode, encode
+    from snncompile.energy import read_sim_json
+    from snncompile.energy import report as energy_report
+    from snncompile.energy.plot import write_png
+    from snncompile.energy.price import price
+    from snncompile.energy.table import load_table
+    from snncompile.export import export_model
+    from snncompile.ir import serde
+    from snncompile.models.checkpoint import load_checkpoint
+    from snncompile.simulator import Simulator, sim_json, write_sim_json
+
+    ckpt = Path(checkpoint) if checkpoint is not None else bundled_student()
+    if not ckpt.exists():
+        raise ConfigError(f"checkpoint {ckpt} does not exist (pass --checkpoint DIR)")
+    ids = encode(prompt)
+    if not ids:
+        raise ConfigError("--prompt is empty")
+    hw = as_hardware(hardware)
+    tables = [load_table(p, hardware=hw.to_dict()) for p in presets]  # fail before any work
+    wall: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        status(name)
+        t0 = time.perf_counter()
+        out = fn()
+        wall[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+    with atomic_path(out_dir, directory=True) as tmp:
+        model = timed("load", lambda: load_checkpoint(ckpt))
+        exp = timed("export", lambda: export_model(model, tmp / "model.onnx"))
+        graph = serde.load(tmp / "model.onnx")
+        float_out = timed("run-float", lambda: ReferenceInterpreter(graph).generate(ids, n_tokens))
+        program = timed("lower", lambda: get_backend("accum").lower(
+            graph, hw, source=str(ckpt)))
+        program.save(tmp / "prog")
+        mapping = mapping_report(program)
+        (tmp / "mapping.json").write_text(json.dumps(mapping, indent=2))
+        ref_out = timed("run-reference", lambda: ReferenceInterpreter(program.graph).generate(
+            ids, n_tokens))
+        sim = Simulator(program)
+        t0 = time.perf_counter()
+        status("simulate")
+        sim_new = sim.generate(ids, n_tokens, on_token=on_token)
+        wall["simulate"] = round(time.perf_counter() - t0, 3)
+        ref_new, float_new = ref_out.tokens, float_out.tokens
+        if list(sim_new) != list(ref_new):
+            raise SimulationError(
+                f"simulator continuation {decode(sim_new)!r} differs from the reference "
+                f"interpreter's {decode(ref_new)!r} on the same lowered program")
+        continuation = decode(sim_new)
+        doc = sim_json(sim.counters, program.hardware, "prog", prompt + continuation,
+                       encoding=sim.encoding, prompt=prompt, continuation=continuation,
+                       wall_time_s=wall["simulate"])
+        write_sim_json(tmp / "sim.json", doc)
+
+        counters = read_sim_json(tmp / "sim.json")
+        energies: list[PresetSummary] = []
+        for name, table in zip(presets, tables):
+            rep = price(counters, table)
+            energy_report.write_json(rep, tmp / f"energy-{name}.json")
+            energy_report.write_csv(rep, tmp / f"energy-{name}.csv")
+            write_png(rep, tmp / f"energy-{name}.png",
+                      title=f"{ckpt.name}: energy per layer ({name})")
+            t = max(rep.tokens, 1)
+            energies.append(PresetSummary(
+                preset=name, e_snn_pj_per_token=rep.snn.total / t,
+                e_ann_pj_per_token=rep.ann.total / t, ratio=rep.ratio,
+                ratio_basis=rep.ratio_basis,
+                components_pj_per_token={k: v / t for k, v in rep.snn.as_dict().items()}))
+
+        c = sim.counters
+        tot = c.totals()
+        n_tok = max(c.tokens, 1)
+        spikes = sum(l["spikes"] for l in doc["layers"] if l["op"] == "SpikeEncode")
+        slots = sum(l.get("neuron_updates", 0) for l in doc["layers"] if l["op"] == "SpikeEncode")
+        summary = DemoSummary(
+            checkpoint=str(ckpt), output=str(Path(out_dir)), prompt=prompt,
+            tokens_generated=len(sim_new), continuation_float=decode(float_new),
+            continuation_reference=decode(ref_new), continuation_simulator=continuation,
+            simulator_matches_reference=True,
+            quantized_matches_float=list(float_new) == list(ref_new),
+            export_max_abs_logit_diff=float(exp.max_abs_diff or 0.0),
+            cores_used=int(mapping.get("cores_used", 0)),
+            cycles_per_token=c.cycles / n_tok,
+            simulated_time_per_token_s=c.cycles / program.hardware.clock_hz / n_tok,
+            acs_per_token=tot["acs"] / n_tok, macs_per_token=tot["macs"] / n_tok,
+            firing_rate=spikes / slots if slots else 0.0,
+            wall_s=wall, energy=energies)
+        summary.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        summary.files.append("summary.json")
+        (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
+    return summary
