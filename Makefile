@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: install install-test demo test bench clean
+LAVA_VENV := .venv-lava
+# lava-nc 0.10.0 supports only Python 3.10: it runs unmodified in its own venv, driven by ours.
+PYTHON310 ?= $(shell command -v pyenv >/dev/null 2>&1 && test -x "$$(pyenv root)/versions/3.10.13/bin/python3.10" && echo "$$(pyenv root)/versions/3.10.13/bin/python3.10" || echo python3.10)
+
+.PHONY: install install-test install-lava demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +27,14 @@ $(VENV)/.installed-mamba: $(VENV)/.installed
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
+$(LAVA_VENV)/.installed:
+	$(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/pip install -q lava-nc==0.10.0
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-mamba
+install-test: $(VENV)/.installed-mamba $(LAVA_VENV)/.installed
+install-lava: $(LAVA_VENV)/.installed
 
 demo: install
 	$(BIN)/snncompile demo -o $(OUT)
@@ -36,4 +46,4 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(LAVA_VENV) out

@@ -2,7 +2,7 @@
 
 Every student is distilled from the bundled teacher (examples/models/teacher) with the same
 recipe as the bundled student (calibrated thresholds, KL + L_Hidden, frozen embedding) but a
-shorter budget (see BUDGET; the bundled student trains 300 steps of 16 x 256 bytes).
+shorter budget (see BUDGET; the bundled student trains 250 steps of 16 x 256 bytes).
 LIF uses D = 1 (binary spikes); I-LIF and SI-LIF use D = 4.
 
     .venv/bin/python examples/neuron_comparison.py            # writes examples/results/neuron_comparison.{csv,png,md}
@@ -119,7 +119,7 @@ def write_md(rows: list[dict], path: Path, options: TrainOptions, teacher_dir: P
         f"(lr {options.lr:g}, warm-up {options.warmup}, seed {options.seed}), KL + "
         f"{options.hidden_weight:g} x L_Hidden on the mixer outputs, thresholds calibrated "
         f"(mse) on the teacher's activations, embedding frozen. The bundled student trains "
-        "longer (300 steps of 16 x 256), so its gap is smaller.",
+        "longer (250 steps of 16 x 256 bytes).",
         "",
         f"bpb: validation bits per byte on the first {options.eval_bytes:,} bytes of the "
         f"validation split, windows of {options.eval_seq_len}. Firing rate: sum|s| / (n * D) per "

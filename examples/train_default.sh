@@ -15,7 +15,7 @@ SNN=${SNNCOMPILE:-.venv/bin/snncompile}
 start=$(date +%s)
 nice -n 10 "$SNN" distill --stage both -o examples/models --ckpt-dir out/train_default \
     --d-model 192 --n-layer 3 --d-state 32 --headdim 32 --expand 2 --chunk-size 64 \
-    --steps 1200 --lr 3e-3 --student-steps 300 --student-lr 1e-3 --warmup 50 \
+    --steps 900 --lr 3e-3 --student-steps 250 --student-lr 1e-3 --warmup 50 \
     --batch 16 --seq-len 256 --seed 0 --ckpt-every 50 \
     --neuron silif --D 4 --sgc --sgc-mode gradient --sgc-weight 0.1 \
     --kl-weight 1.0 --hidden-weight 1 --hidden-target mixer --calibration mse \

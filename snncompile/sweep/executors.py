@@ -162,7 +162,7 @@ class DaskExecutor:
                    for i, t in enumerate(tasks)]
         position = {f.key: i for i, f in enumerate(futures)}
         try:
-            for fut in distributed.as_completed(futures):
+            for fut in distributed.as_completed(futures, loop=self.client.loop):
                 yield position[fut.key], fut.result()
         finally:
             self.client.cancel(futures)

@@ -1,8 +1,13 @@
-"""The sweep's terminal table (rich): one row per point, the axes (by their key; the full
-names are in results.csv), cores used, cycles and time per token, ACs per token, then per
-cost table the SNN energy per token in nJ, E_ANN/E_SNN in brackets and a star on the Pareto
-front. Points that do not fit say so; the first such error is quoted
-below the table.
+"""The sweep's terminal tables (rich), one row per point, axes by their key (`ac_lanes`; the
+full names head results.csv):
+
+  performance   cores used / chip cores, cycles, simulated time (us) and ACs per token;
+                points that do not fit say so
+  energy        per cost table: SNN energy per token (nJ), E_ANN / E_SNN in brackets, a star
+                on that table's Pareto front (energy vs time per token)
+
+Two narrow tables rather than one wide one, so both read in an 80-column terminal. The first
+point that did not run is quoted below, with its error.
 """
 
 from __future__ import annotations
@@ -16,46 +21,56 @@ STATUS_TEXT = {"does_not_fit": "no fit", "error": "error"}
 
 
 def render(result: SweepResult, console: Any, max_rows: int = 60) -> None:
-    from rich import box
-    from rich.table import Table
-
-    names = result.axis_names
-    t = Table(title=f"sweep {result.spec['name']}: {len(result.points)} points "
-                    f"({_run_text(result.run)})", box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("#", justify="right")
-    for a in result.spec["axes"]:  # by key (ac_lanes); the full names head results.csv
-        widest = max(len(value_label(v)) for v in a["values"])
-        t.add_column(a["name"].split(".", 1)[-1], overflow="fold", min_width=min(widest, 12))
+    """Print the performance and energy tables of `result` on a rich console."""
+    shown = result.points[:max_rows]
+    perf = _table(result, f"sweep {result.spec['name']}: {len(result.points)} points "
+                          f"({_run_text(result.run)})")
     for col in ("cores", "cyc/tok", "us/tok", "ACs/tok"):
-        t.add_column(col, justify="right", overflow="fold", min_width=6)
-    for preset in result.presets:
-        t.add_column(f"{preset_label(preset)}\nnJ/tok (ratio)", justify="right",
-                     overflow="fold")
-    for p in result.points[:max_rows]:
-        cells = [str(p["index"])] + [value_label(p["axes"][n]) for n in names]
+        perf.add_column(col, justify="right")
+    for p in shown:
         if p["status"] != "ok":
-            cells += [f"[red]{STATUS_TEXT.get(p['status'], p['status'])}[/red]", "-", "-", "-"]
-            cells += ["-"] * len(result.presets)
+            cells = [f"[red]{STATUS_TEXT.get(p['status'], p['status'])}[/red]", "-", "-", "-"]
         else:
-            cells += [f"{p['cores_used']}/{p['cores']}", si(p["cycles_per_token"]),
-                      si(p["time_per_token_s"] * 1e6), si(p["per_token"]["acs"])]
-            for preset in result.presets:
-                star = "[bold green]*[/bold green]" if p["pareto"][preset] else ""
-                ratio = p["energy"][preset]["ratio"]
-                ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-                cells.append(f"{star}{si(energy_of(p, preset) / 1e3)} ({ratio_text})")
-        t.add_row(*cells)
-    console.print(t)
+            cells = [f"{p['cores_used']}/{p['cores']}", si(p["cycles_per_token"]),
+                     si(p["time_per_token_s"] * 1e6), si(p["per_token"]["acs"])]
+        perf.add_row(*_axis_cells(result, p), *cells)
+    console.print(perf)
+
+    energy = _table(result, "SNN energy per token, nJ (E_ANN / E_SNN); * = Pareto front")
+    for preset in result.presets:
+        energy.add_column(preset_label(preset), justify="right")
+    for p in shown:
+        cells = []
+        for preset in result.presets:
+            if p["status"] != "ok":
+                cells.append("-")
+                continue
+            star = "[bold green]*[/bold green]" if p["pareto"][preset] else ""
+            ratio = p["energy"][preset]["ratio"]
+            ratio_text = "-" if ratio is None else f"{ratio:.2f}"
+            cells.append(f"{star}{si(energy_of(p, preset) / 1e3)} ({ratio_text})")
+        energy.add_row(*_axis_cells(result, p), *cells)
+    console.print(energy)
     if len(result.points) > max_rows:
         console.print(f"... {len(result.points) - max_rows} more points in results.csv")
     bad = [p for p in result.points if p["status"] != "ok"]
     if bad:
         console.print(f"{len(bad)} point(s) did not run; e.g. point {bad[0]['index']}: "
                       f"{bad[0]['error']['type']}: {bad[0]['error']['message']}")
-    if result.ok_points():
-        console.print("nJ/tok = SNN energy per token, (ratio) = E_ANN / E_SNN, "
-                      "[bold green]*[/bold green] = on the Pareto front (energy vs time per "
-                      "token) for that cost table")
+
+
+def _table(result: SweepResult, title: str):
+    from rich import box
+    from rich.table import Table
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("#", justify="right")
+    for name in result.axis_names:
+        t.add_column(name.split(".", 1)[-1])
+    return t
+
+
+def _axis_cells(result: SweepResult, p: dict[str, Any]) -> list[str]:
+    return [str(p["index"])] + [value_label(p["axes"][n]) for n in result.axis_names]
 
 
 def si(v: float) -> str:
