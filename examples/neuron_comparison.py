@@ -48,9 +48,8 @@ CSV_COLUMNS = ["neuron", "D", "sgc", "steps", "batch", "seq_len", "teacher_bpb",
 def run_one(teacher, data, kind: str, D: int, sgc: bool, options: TrainOptions,
             teacher_bpb: float) -> dict:
     cfg = student_config(teacher.config, NeuronConfig(kind=kind, D=D), sgc=sgc)
-    res = train_stage(options, cfg, teacher=teacher, data=data)
+    res = train_stage(options, cfg, teacher=teacher, data=data)  # evaluates at the end
     ev = res.eval
-    assert ev is not None
     by_proj = {}
     for proj in ("in_proj", "out_proj"):
         rates = [r for n, r in ev.neuron_rates.items() if n.endswith(f"{proj}_neuron")]

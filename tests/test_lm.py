@@ -12,15 +12,6 @@ from snncompile.models.lm import SpikingMambaLM
 from snncompile.models.neurons import record_spikes, spike_neurons
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw) -> SpikingMambaConfig:
     base = dict(d_model=16, n_layer=2, vocab_size=37, d_state=8, headdim=8, ngroups=1,
                 chunk_size=4)

@@ -23,15 +23,6 @@ from snncompile.models.config import SpikingMambaConfig
 from snncompile.models.mamba2 import Mamba2, RMSNormGated, ssd_chunked, ssd_sequential
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 TOL = 1e-5  # float64 paths agree to ~1e-12; float32 end-to-end paths to a few 1e-6
 
 

@@ -17,15 +17,6 @@ from snncompile.models.neurons import (SpikeNeuron, SpikeStats, accumulate_spike
 from snncompile.models.sgc import SGC, set_sgc_weight, smooth
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 KINDS = {"lif": (0, 1), "ilif": (0, 4), "silif": (-4, 4)}
 
 

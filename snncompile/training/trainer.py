@@ -105,7 +105,8 @@ def build_model(options: TrainOptions, config: SpikingMambaConfig,
     torch.manual_seed(options.seed)
     if options.stage == "teacher":
         return SpikingMambaLM(config), {}
-    assert teacher is not None  # checked by _check_model_config
+    if teacher is None:
+        raise ConfigError("student stage needs a teacher model")
     calib = None
     if options.calibration != "none":
         seed = options.seed + _STAGE_SEED_OFFSET["student"]
@@ -196,7 +197,8 @@ def _loss(model: SpikingMambaLM, teacher: SpikingMambaLM | None, options: TrainO
           x: torch.Tensor, y: torch.Tensor, vocab: int) -> torch.Tensor:
     if options.stage == "teacher":
         return losses.lm_loss(model(x)[..., :vocab], y)
-    assert teacher is not None
+    if teacher is None:
+        raise ConfigError("student stage needs a teacher model")
     want_mixer = options.hidden_weight > 0 and options.hidden_target == "mixer"
     with torch.no_grad():
         if want_mixer:
