@@ -12,6 +12,7 @@ from snncompile.errors import ConfigError
 BACKENDS: dict[str, str] = {
     "reference": "snncompile.backends.reference.backend:ReferenceBackend",
     "accum": "snncompile.backends.accum.backend:AccumBackend",
+    "loihi": "snncompile.backends.loihi.backend:LoihiBackend",
 }
 
 

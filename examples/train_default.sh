@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SNN=${SNNCOMPILE:-.venv/bin/snncompile}
 start=$(date +%s)
 nice -n 10 "$SNN" distill --stage both -o examples/models --ckpt-dir out/train_default \
-    --d-model 192 --n-layer 3 --d-state 32 --headdim 32 --expand 2 --chunk-size 64 \
+    --d-model 128 --n-layer 3 --d-state 32 --headdim 32 --expand 2 --chunk-size 32 \
     --steps 900 --lr 3e-3 --student-steps 250 --student-lr 1e-3 --warmup 50 \
     --batch 16 --seq-len 256 --seed 0 --ckpt-every 50 \
     --neuron silif --D 4 --sgc --sgc-mode gradient --sgc-weight 0.1 \

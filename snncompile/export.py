@@ -31,6 +31,7 @@ import dataclasses
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,7 @@ from snncompile.models.config import SpikingMambaConfig
 
 def _to_numpy(value: Any, key: str) -> np.ndarray:
     """A parameter as a numpy array without copying when it already is float32/float64."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        torch = None
+    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; numpy input never loads it
     if torch is not None and isinstance(value, torch.Tensor):
         t = value.detach()
         if t.device.type != "cpu":

@@ -298,3 +298,25 @@ def test_parse_spec_relative_paths_and_default_presets(tmp_path):
     del data["energy"]
     spec = parse_spec(data, base_dir=tmp_path)
     assert spec.presets == ("accum",) and spec.base == HardwareSpec.load("small")
+
+
+def test_weight_bits_axis_and_quantized_graph_cache(tmp_path):
+    from snncompile.backends import get_backend
+    from snncompile.backends.accum.backend import as_hardware
+    from snncompile.sweep.model import graph_for, quantized_graph_for
+    text = SPEC.replace('"core.ac_lanes" = [4, 16]', '"core.weight_bits" = [4, 8]').replace(
+        '"chip.mesh" = [[2, 2], [4, 4]]', '"chip.mesh" = [[4, 4]]').replace(
+        '"spikes.encoding" = ["binary", "graded"]', '"spikes.encoding" = ["binary"]')
+    spec = load_spec(write_spec(tmp_path, text))
+    four, eight = run_sweep(spec).points
+    assert four["status"] == eight["status"] == "ok"
+    # 4-bit weight rows are half the bytes of 8-bit ones; the spiked ACs stay the same count
+    assert four["per_token"]["weight_bytes_read"] < eight["per_token"]["weight_bytes_read"]
+    # lowering the cached pre-quantized graph gives the program lowering the float graph gives
+    hw = as_hardware("large")
+    a = get_backend("accum").lower(graph_for(spec.model), hw)
+    b = get_backend("accum").lower(quantized_graph_for(spec.model, hw.weight_bits), hw)
+    assert a.graph.params.keys() == b.graph.params.keys()
+    assert all((a.graph.params[k] == b.graph.params[k]).all() for k in a.graph.params)
+    assert [n.op for n in a.graph.nodes] == [n.op for n in b.graph.nodes]
+    assert a.mapping == b.mapping

@@ -1,6 +1,6 @@
 """`snncompile distill`: train a dense Mamba2 teacher and/or distill a SpikingMamba student.
 
-    snncompile distill --stage teacher -o OUT [--d-model 192 --n-layer 3 ...]
+    snncompile distill --stage teacher -o OUT [--d-model 128 --n-layer 3 ...]
     snncompile distill --stage student --teacher OUT/teacher -o OUT [--neuron silif --D 4]
     snncompile distill --stage both -o OUT
 
@@ -35,12 +35,12 @@ from snncompile.training.options import CALIBRATIONS, HIDDEN_TARGETS, TrainOptio
               help="Output folder: OUT/teacher, OUT/student.")
 @click.option("--teacher", "teacher_dir", type=click.Path(path_type=Path), default=None,
               help="Teacher checkpoint folder (for --stage student).")
-@click.option("--d-model", type=int, default=192, show_default=True)
+@click.option("--d-model", type=int, default=128, show_default=True)
 @click.option("--n-layer", type=int, default=3, show_default=True)
 @click.option("--d-state", type=int, default=32, show_default=True)
 @click.option("--headdim", type=int, default=32, show_default=True)
 @click.option("--expand", type=int, default=2, show_default=True)
-@click.option("--chunk-size", type=int, default=64, show_default=True)
+@click.option("--chunk-size", type=int, default=32, show_default=True)
 @click.option("--neuron", type=click.Choice(NEURON_KINDS), default="silif", show_default=True)
 @click.option("--D", "D", type=int, default=4, show_default=True,
               help="Spike levels / micro-steps per token (LIF forces 1).")

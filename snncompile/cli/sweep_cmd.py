@@ -43,10 +43,10 @@ def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | Non
         raise click.UsageError("give -o/--output (or --plan to list the points)")
     executor = make_executor(workers, scheduler, dask_local)
     n = spec.n_points()
-    console.print(f"sweep {spec.name}: {n} point(s) on {executor.name} "
-                  f"({'scheduler ' + scheduler if scheduler else ''}"
-                  f"{f'{dask_local} dask workers' if dask_local else ''}"
-                  f"{f'{workers} worker(s)' if not (scheduler or dask_local) else ''})")
+    where = (f"dask scheduler {scheduler}" if scheduler else
+             f"a dask LocalCluster of {dask_local} workers" if dask_local else
+             "this process" if workers == 1 else f"{workers} local processes")
+    console.print(f"sweep {spec.name}: {n} point(s) on {where}")
     counts = {"ok": 0, "does_not_fit": 0, "error": 0}
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),

@@ -1,7 +1,7 @@
 """The sweep's PNG: one row of three panels per cost table.
 
   left    SNN energy per token vs the first axis, one line per combination of the other
-          axes (the second axis first)
+          axes (the second axis first; one legend below the figure, at most 12 lines)
   middle  simulated time per token vs the first axis, same lines
   right   energy vs time of every point that ran, the Pareto front joined and ringed
 
@@ -58,7 +58,8 @@ def write_png(result: SweepResult, path: str | Path) -> Path:
         for k, (combo, pts) in enumerate(lines.items()):
             if x_name is None or k >= MAX_LINES:
                 break
-            name = ", ".join(f"{n}={value_label(v)}" for n, v in zip(other, combo)) or "all"
+            name = ", ".join(f"{n.split('.', 1)[-1]}={value_label(v)}"
+                             for n, v in zip(other, combo)) or "all"
             xs, es, ts = [], [], []
             for p in sorted(pts, key=lambda p: x_pos[key(p["axes"][x_name])]):
                 xs.append(x_pos[key(p["axes"][x_name])])
@@ -77,8 +78,6 @@ def write_png(result: SweepResult, path: str | Path) -> Path:
                 if not numeric:
                     ax.set_xticks(range(len(x_values)), [value_label(v) for v in x_values])
             ax.grid(alpha=0.3)
-        if len(lines) > 1:
-            ax_e.legend(fontsize=7)
         ok = result.ok_points()
         es = [energy_of(p, preset) / 1e3 for p in ok]
         ts = [p["time_per_token_s"] * 1e6 for p in ok]
@@ -92,7 +91,11 @@ def write_png(result: SweepResult, path: str | Path) -> Path:
         ax_p.grid(alpha=0.3)
         ax_p.legend(fontsize=7)
     fig.tight_layout()
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    if len(handles) > 1:  # one legend for all rows, below the figure
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(3, len(handles)), fontsize=8, title=", ".join(other))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return Path(path)

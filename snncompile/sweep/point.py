@@ -7,8 +7,9 @@ price the counters with every cost table. A pure function of plain data, so any 
     {"index": i, "axes": {name: value}, "status": "ok" | "does_not_fit" | "error",
      "error": null | {"type": "HardwareFitError", "message": ...},
      "cores": chip cores, "cores_used": cores holding weight tiles,
-     "mapping": {"rate", "slack", "sram_max_pct", "neurons_max_pct",
-                 "est_hops_per_token"},                 # the lowering's traffic estimate
+     "mapping": {"rate", "slack", "sram_max_pct", "neurons_max_pct", "est_hops_per_token",
+                 "est_hops_row_major_per_token"},  # the lowering's traffic estimate: the
+                                                   # placement vs a row-major baseline
      "tokens": simulated tokens (prompt + new - 1), "continuation": generated text,
      "cycles": total, "cycles_per_token": cycles / tokens,
      "time_per_token_s": cycles / clock_hz / tokens,
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snncompile.errors import ConfigError, HardwareFitError, SimulationError
-from snncompile.sweep.model import ModelSpec, graph_for
+from snncompile.sweep.model import ModelSpec, quantized_graph_for
 
 COMPONENTS = ("ac", "mac", "neuron", "memory", "noc", "static", "total")
 
@@ -56,12 +57,12 @@ def run_point(task: PointTask) -> dict[str, Any]:
     from snncompile.energy import load_table, parse_sim, price
     from snncompile.simulator import Simulator, sim_json
 
-    graph = graph_for(task.model)
+    hw = HardwareSpec.from_dict(task.hardware)
+    graph = quantized_graph_for(task.model, hw.weight_bits)  # lower() skips re-quantizing
     vocab = (graph.metadata.get("config") or {}).get("vocab_size")
     if vocab and max(task.prompt_ids) >= vocab:
         raise ConfigError(f"workload.prompt: byte token {max(task.prompt_ids)} is outside the "
                           f"model's vocabulary of {vocab}")
-    hw = HardwareSpec.from_dict(task.hardware)
     record: dict[str, Any] = {"index": task.index, "axes": task.axes, "status": "ok",
                               "error": None, "cores": hw.cores}
     try:
@@ -73,10 +74,12 @@ def run_point(task: PointTask) -> dict[str, Any]:
         return record
     rep = mapping_report(program)
     record["cores_used"] = rep["cores_used"]
+    est = rep["traffic_estimate"]
     record["mapping"] = {"rate": task.rate, "slack": task.slack,
                          "sram_max_pct": rep["utilization"]["sram_max_pct"],
                          "neurons_max_pct": rep["utilization"]["neurons_max_pct"],
-                         "est_hops_per_token": rep["traffic_estimate"]["hops_per_token"]}
+                         "est_hops_per_token": est["hops_per_token"],
+                         "est_hops_row_major_per_token": est["row_major_hops_per_token"]}
     try:
         sim = Simulator(program)
         new = sim.generate(list(task.prompt_ids), task.new_tokens)
