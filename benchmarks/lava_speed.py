@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
     student = SpikingMambaLM.from_teacher(teacher, cfg.replace(spiking=True),
                                           calibration=[torch.randint(0, 256, (2, 16))])
     graph = build_graph(student.config, student.state_dict())
-    tokens = [int(t) for t in torch.randint(0, 256, (args.long,), generator=torch.Generator().manual_seed(1))]
+    gen = torch.Generator().manual_seed(1)
+    tokens = [int(t) for t in torch.randint(0, 256, (args.long,), generator=gen)]
 
     sim = Simulator(AccumBackend().lower(graph, "default"))
     sim.step(tokens[0])                                    # warm-up (Numba compile)

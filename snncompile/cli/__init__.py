@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "snncompile.cli.evaluate_cmd:evaluate",
     "demo": "snncompile.cli.demo_cmd:demo",
     "sweep": "snncompile.cli.sweep_cmd:sweep",
+    "lava": "snncompile.cli.lava_cmd:lava",
 }
 
 
