@@ -185,24 +185,16 @@ def test_bad_token_names_the_node():
         sim.step(1.5)  # type: ignore[arg-type]
 
 
-def _bundled_model():
-    """The bundled model in examples/: a checkpoint folder (config.json) or an ONNX file."""
-    found = sorted((ROOT / "examples").glob("**/config.json")) + sorted(
-        (ROOT / "examples").glob("**/*.onnx"))
-    return found[0] if found else None
+BUNDLED_STUDENT = ROOT / "examples" / "models" / "student"
 
 
-@pytest.mark.skipif(_bundled_model() is None, reason="no bundled model in examples/ yet")
 def test_bundled_model_matches_reference(tmp_path):
     from snncompile.data.tokenizer import encode
-    from snncompile.ir import serde
-    path = _bundled_model()
-    if path.suffix == ".onnx":
-        graph = serde.load(path)
-    else:
-        from snncompile.models.checkpoint import load_checkpoint
-        model = load_checkpoint(path.parent)
-        graph = build_graph(model.config, model.state_dict())
+    from snncompile.models.checkpoint import load_checkpoint
+
+    model = load_checkpoint(BUNDLED_STUDENT)
+    assert model.config.spiking
+    graph = build_graph(model.config, model.state_dict())
     prog = AccumBackend().lower(graph, "large")
     prog = Program.load(prog.save(tmp_path / "prog"))
     ids = encode("def add(a, b):")
