@@ -1,8 +1,8 @@
 """Neuron comparison: LIF, I-LIF and SI-LIF students, each with SGC on and off (6 runs).
 
 Every student is distilled from the bundled teacher (examples/models/teacher) with the same
-recipe as the bundled student (calibrated thresholds, KL + L_Hidden, frozen embedding) but a
-shorter budget (see BUDGET; the bundled student trains 250 steps of 16 x 256 bytes).
+recipe as the bundled student (calibrated thresholds, KL + L_Hidden, frozen embedding, same
+batch, lr and seed) but a shorter budget: 150 steps of 16 x 256 bytes (BUDGET) instead of 250.
 LIF uses D = 1 (binary spikes); I-LIF and SI-LIF use D = 4.
 
     .venv/bin/python examples/neuron_comparison.py            # writes examples/results/neuron_comparison.{csv,png,md}
@@ -37,7 +37,7 @@ from snncompile.training.trainer import train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [("lif", 1), ("ilif", 4), ("silif", 4)]
-BUDGET = dict(steps=150, batch=8, seq_len=256, lr=1e-3, warmup=20, seed=0,
+BUDGET = dict(steps=150, batch=16, seq_len=256, lr=1e-3, warmup=50, seed=0,
               kl_weight=1.0, hidden_weight=1.0, hidden_target="mixer", calibration="mse",
               eval_seq_len=256, eval_bytes=32768)
 CSV_COLUMNS = ["neuron", "D", "sgc", "steps", "batch", "seq_len", "teacher_bpb", "student_bpb",

@@ -113,3 +113,16 @@ def test_evaluate_table_and_errors(trained):
     assert bad.exit_code == 2 and "does not exist" in bad.output
     bad = CliRunner().invoke(main, ["evaluate", str(out / "teacher"), "--temperature", "0"])
     assert bad.exit_code == 2 and "--temperature" in bad.output
+
+
+def test_distill_interrupt_says_how_to_resume(tmp_path, monkeypatch):
+    import snncompile.cli.distill_cmd as cmd
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cmd, "run_distill", interrupted)
+    res = CliRunner().invoke(main, ["distill", "--stage", "teacher", "-o", str(tmp_path),
+                                    "--ckpt-dir", str(tmp_path / "ck"), *TINY_ARGS])
+    assert res.exit_code == 130
+    assert "rerun the same command to resume" in res.output and str(tmp_path / "ck") in res.output

@@ -111,6 +111,7 @@ def test_tokenizer_round_trip_on_corpus_text():
     assert decode(encode(text)) == text
 
 
+@pytest.mark.slow  # parses 732 stdlib files: ~4 s on an idle core
 @pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7)
                     or not (build_corpus.default_stdlib() / "pydoc_data" / "topics.py").is_file(),
                     reason="the committed corpus is built from the Python 3.11.7 standard library")

@@ -129,22 +129,24 @@ def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand,
 
 
 def _print_table(report) -> None:
+    console = Console()
     table = Table(title="distill")
-    for col in ("stage", "folder", "steps", "final loss", "val bpb", "vs teacher",
-                "mean fr", "train s", "tok/s"):
+    for col in ("stage", "steps", "loss", "val bpb", "vs teacher", "mean fr", "train s",
+                "tok/s"):
         table.add_column(col)
     for stage, s in report.summaries.items():
         val = s.get("val", {})
         fr = val.get("mean_firing_rate")
         ratio = s.get("bpb_ratio")
-        table.add_row(stage, str(report.folders[stage]), str(s["steps"]),
-                      f"{s['final_loss']:.4f}", f"{val.get('bpb', float('nan')):.4f}",
+        table.add_row(stage, str(s["steps"]), f"{s['final_loss']:.4f}",
+                      f"{val.get('bpb', float('nan')):.4f}",
                       "" if ratio is None else f"{ratio:.3f}x",
                       "" if fr is None else f"{fr:.3f}", f"{s['train_wall_s']:.0f}",
                       f"{s['tokens_per_s']:.0f}")
-    Console().print(table)
+    console.print(table)
     for stage, s in report.summaries.items():
+        console.print(f"{stage}: {report.folders[stage]}", highlight=False)
         layers = s.get("val", {}).get("layer_firing_rates") or {}
         if layers:
             rates = ", ".join(f"layer {k}: {v:.3f}" for k, v in layers.items())
-            Console().print(f"{stage} firing rates per layer: {rates}")
+            console.print(f"{stage} firing rates per layer: {rates}", highlight=False)
