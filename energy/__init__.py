@@ -11,13 +11,15 @@ Modules: `table` (cost tables in energy/tables/*.toml, loader and validator), `c
 """
 
 from snncompile.energy.analytic import (DEFAULT_D, WEIGHT_READS, analytic_counters,
-                                        rates_from_counters, spiking_graph)
+                                        rates_from_counters, rates_from_neurons,
+                                        spiking_graph)
 from snncompile.energy.counters import CounterSet, LayerCounters, parse_sim, read_sim_json
 from snncompile.energy.price import Energy, EnergyReport, LayerEnergy, price
 from snncompile.energy.table import COMPONENTS, PRICES, CostTable, list_tables, load_table
 
 __all__ = [
-    "DEFAULT_D", "WEIGHT_READS", "analytic_counters", "rates_from_counters", "spiking_graph",
+    "DEFAULT_D", "WEIGHT_READS", "analytic_counters", "rates_from_counters", "rates_from_neurons",
+    "spiking_graph",
     "CounterSet", "LayerCounters", "parse_sim", "read_sim_json",
     "Energy", "EnergyReport", "LayerEnergy", "price",
     "COMPONENTS", "PRICES", "CostTable", "list_tables", "load_table",

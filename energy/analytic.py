@@ -216,3 +216,26 @@ def rates_from_counters(graph: Graph, measured: CounterSet) -> dict[str, float]:
         op = graph.node(name).op
         out[name] = rec.acs / (measured.tokens * op.d_out * op.d_in * enc.op.D)
     return out
+
+
+def rates_from_neurons(graph: Graph, neuron_rates: Mapping[str, float]) -> dict[str, float]:
+    """Per-node rates R from a PyTorch model's per-neuron firing rates (the module names
+    `backbone.layers.{i}.mixer.{in,out}_proj_neuron`, as `snncompile evaluate` reports them):
+    {SpikedLinear node: R of the neuron feeding it}. Raises ConfigError when a spiked node has
+    no measured neuron or a neuron matches no node."""
+    from snncompile.export import neuron_node_name
+
+    by_encoder: dict[str, float] = {}
+    for module, r in neuron_rates.items():
+        node = neuron_node_name(module)
+        if node is None:
+            raise ConfigError(f"neuron {module!r} is not an in_proj/out_proj neuron of a block")
+        by_encoder[node] = float(r)
+    out: dict[str, float] = {}
+    for name, enc in spike_inputs(graph).items():
+        if enc.name not in by_encoder:
+            raise ConfigError(f"no measured firing rate for {enc.name!r} (feeding {name!r})")
+        out[name] = by_encoder.pop(enc.name)
+    if by_encoder:
+        raise ConfigError(f"measured neuron {sorted(by_encoder)[0]!r} feeds no spiked node")
+    return out
