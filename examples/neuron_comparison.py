@@ -7,6 +7,7 @@ LIF uses D = 1 (binary spikes); I-LIF and SI-LIF use D = 4.
 
     .venv/bin/python examples/neuron_comparison.py            # writes examples/results/neuron_comparison.{csv,png,md}
     .venv/bin/python examples/neuron_comparison.py --steps 20 --out /tmp/nc   # a quick look
+    (--batch, --seq-len, --eval-bytes, --threads, --teacher change the rest of the budget)
 
 Outputs (written atomically):
   neuron_comparison.csv  one row per run; columns in CSV_COLUMNS (append new columns, e.g.
@@ -95,10 +96,12 @@ def write_png(rows: list[dict], path: Path) -> None:
         rates = [float(v) for v in r["layer_firing_rates"].split()]
         ax2.plot(range(len(rates)), rates, marker="o", linestyle="-" if r["sgc"] else "--",
                  label=f"{r['neuron']} SGC {'on' if r['sgc'] else 'off'}")
+    n_layers = len(rows[0]["layer_firing_rates"].split())
+    ax2.set_xticks(range(n_layers))
     ax2.set_xlabel("layer")
     ax2.set_ylabel("firing rate  sum|s| / (n * D)")
     ax2.set_title("Per-layer firing rate")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=7, ncol=2, loc="lower right")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -133,6 +136,15 @@ def write_md(rows: list[dict], path: Path, options: TrainOptions, teacher_dir: P
                      f"{r['bpb_ratio']:.3f} | {r['mean_firing_rate']:.4f} | "
                      f"{r['in_proj_firing_rate']:.4f} | {r['out_proj_firing_rate']:.4f} | "
                      f"{r['layer_firing_rates']} |")
+    lines += ["", "Reading (computed from the rows above; one seed per run and seed-to-seed "
+              "spread not measured, so treat differences of a few hundredths of a bit with "
+              "caution):", ""]
+    gap = {(r["neuron"], r["sgc"]): r["bpb_gap"] for r in rows}
+    order = sorted({r["neuron"] for r in rows}, key=lambda k: gap[(k, 1)])
+    lines.append("- gap to the teacher, SGC on, smallest first: " + ", ".join(
+        f"{k} {gap[(k, 1)]:+.3f}" for k in order))
+    lines.append("- SGC effect on the gap (on minus off; negative means SGC helped): " + ", ".join(
+        f"{k} {gap[(k, 1)] - gap[(k, 0)]:+.3f}" for k, _ in RUNS))
     lines += ["", "![neuron comparison](neuron_comparison.png)", ""]
     write_text_atomic(path, "\n".join(lines))
 
@@ -142,10 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", type=Path, default=ROOT / "examples" / "models" / "teacher")
     ap.add_argument("--out", type=Path, default=ROOT / "examples" / "results")
     ap.add_argument("--steps", type=int, default=BUDGET["steps"])
+    ap.add_argument("--batch", type=int, default=BUDGET["batch"])
+    ap.add_argument("--seq-len", type=int, default=BUDGET["seq_len"])
+    ap.add_argument("--eval-bytes", type=int, default=BUDGET["eval_bytes"])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    options = TrainOptions(stage="student", **{**BUDGET, "steps": args.steps})
+    options = TrainOptions(stage="student", **{
+        **BUDGET, "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
+        "eval_seq_len": args.seq_len, "eval_bytes": args.eval_bytes})
     data = load_split()
     teacher = load_checkpoint(args.teacher)
     teacher_bpb = evaluate(teacher, data.val, options.eval_seq_len, options.batch,
@@ -161,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
     wall = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python examples/neuron_comparison.py" + (
-        f" --steps {args.steps}" if args.steps != BUDGET["steps"] else "")
+    command = ".venv/bin/python examples/neuron_comparison.py" + "".join(
+        f" --{name.replace('_', '-')} {getattr(args, name)}"
+        for name in ("steps", "batch", "seq_len", "eval_bytes")
+        if getattr(args, name) != BUDGET[name])
     write_csv(rows, args.out / "neuron_comparison.csv")
     write_png(rows, args.out / "neuron_comparison.png")
     write_md(rows, args.out / "neuron_comparison.md", options, args.teacher, command, wall)

@@ -86,3 +86,43 @@ def test_readme_states_the_same_figures():
         assert full["eval_bytes"] is None  # the whole validation split
         assert f"{full['bpb']:.4f}" in readme, name
     assert re.search(r"examples/train_default\.sh", readme)
+
+
+def test_neuron_comparison_script_writes_csv_png_md(tmp_path):
+    import csv
+    import importlib.util
+    import torch
+
+    path = MODELS.parent / "neuron_comparison.py"
+    spec = importlib.util.spec_from_file_location("neuron_comparison", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    threads = torch.get_num_threads()
+    try:
+        assert mod.main(["--steps", "2", "--batch", "2", "--seq-len", "32", "--eval-bytes",
+                         "2048", "--threads", "1", "--out", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    rows = list(csv.DictReader((tmp_path / "neuron_comparison.csv").open()))
+    assert [(r["neuron"], r["D"], r["sgc"]) for r in rows] == [
+        ("lif", "1", "1"), ("lif", "1", "0"), ("ilif", "4", "1"), ("ilif", "4", "0"),
+        ("silif", "4", "1"), ("silif", "4", "0")]
+    assert list(rows[0]) == mod.CSV_COLUMNS
+    for r in rows:
+        assert float(r["bpb_gap"]) == pytest.approx(
+            float(r["student_bpb"]) - float(r["teacher_bpb"]), abs=2e-5)
+        assert len(r["layer_firing_rates"].split()) == 3
+    assert (tmp_path / "neuron_comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "neuron_comparison.md").read_text()
+    assert "--steps 2 --batch 2 --seq-len 32 --eval-bytes 2048" in md
+    assert "| silif | 4 | off |" in md
+
+
+def test_committed_comparison_matches_its_csv():
+    res = MODELS.parent / "results"
+    rows = (res / "neuron_comparison.csv").read_text().splitlines()
+    assert rows[0].startswith("neuron,D,sgc,") and len(rows) == 7
+    md = (res / "neuron_comparison.md").read_text()
+    assert ".venv/bin/python examples/neuron_comparison.py`" in md
+    for line in rows[1:]:
+        assert f"| {float(line.split(',')[7]):.4f} |" in md  # every student bpb is in the table
