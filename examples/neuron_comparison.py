@@ -149,6 +149,16 @@ def write_md(rows: list[dict], path: Path, options: TrainOptions, teacher_dir: P
     write_text_atomic(path, "\n".join(lines))
 
 
+def _sibling(name: str):
+    """Import examples/<name>.py (examples/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", type=Path, default=ROOT / "examples" / "models" / "teacher")
@@ -185,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(rows, args.out / "neuron_comparison.csv")
     write_png(rows, args.out / "neuron_comparison.png")
     write_md(rows, args.out / "neuron_comparison.md", options, args.teacher, command, wall)
+    energy = _sibling("neuron_comparison_energy")  # the energy column
+    energy.add_energy(args.out, args.teacher)
     print(f"wrote {args.out}/neuron_comparison.{{csv,png,md}}")
     return 0
 

@@ -107,7 +107,9 @@ def test_neuron_comparison_script_writes_csv_png_md(tmp_path):
     assert [(r["neuron"], r["D"], r["sgc"]) for r in rows] == [
         ("lif", "1", "1"), ("lif", "1", "0"), ("ilif", "4", "1"), ("ilif", "4", "0"),
         ("silif", "4", "1"), ("silif", "4", "0")]
-    assert list(rows[0]) == mod.CSV_COLUMNS
+    energy_cols = ["energy_ratio_paper", "energy_ratio_paper_no_lm_head", "energy_ratio_horowitz"]
+    assert list(rows[0]) == mod.CSV_COLUMNS + energy_cols
+    assert all(float(r[c]) > 0 for r in rows for c in energy_cols)
     for r in rows:
         assert float(r["bpb_gap"]) == pytest.approx(
             float(r["student_bpb"]) - float(r["teacher_bpb"]), abs=2e-5)
@@ -116,6 +118,7 @@ def test_neuron_comparison_script_writes_csv_png_md(tmp_path):
     md = (tmp_path / "neuron_comparison.md").read_text()
     assert "--steps 2 --batch 2 --seq-len 32 --eval-bytes 2048" in md
     assert "| silif | 4 | off |" in md
+    assert "## Energy at the measured firing rates" in md
 
 
 def test_committed_comparison_matches_its_csv():
@@ -126,3 +129,26 @@ def test_committed_comparison_matches_its_csv():
     assert ".venv/bin/python examples/neuron_comparison.py`" in md
     for line in rows[1:]:
         assert f"| {float(line.split(',')[7]):.4f} |" in md  # every student bpb is in the table
+
+
+def test_committed_energy_column_recomputes():
+    import csv
+    import importlib.util
+    import json
+
+    from snncompile.models.config import SpikingMambaConfig
+
+    path = MODELS.parent / "neuron_comparison_energy.py"
+    spec = importlib.util.spec_from_file_location("neuron_comparison_energy", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    config = SpikingMambaConfig.from_mamba_ssm_dict(
+        json.loads((MODELS / "teacher" / "config.json").read_text()))
+    rows = list(csv.DictReader((MODELS.parent / "results" / "neuron_comparison.csv").open()))
+    for r in rows:
+        got = mod.ratios(config, r["neuron"], int(r["D"]), float(r["in_proj_firing_rate"]),
+                         float(r["out_proj_firing_rate"]))
+        assert got == {c: pytest.approx(float(r[c]), abs=1e-4) for c in mod.COLUMNS}
+    # fewer levels, fewer ACs: the binary LIF student has the highest paper-style ratio
+    by = {(r["neuron"], r["sgc"]): float(r["energy_ratio_paper"]) for r in rows}
+    assert by[("lif", "1")] > by[("silif", "1")]
