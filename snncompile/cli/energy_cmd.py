@@ -20,21 +20,12 @@ from snncompile.energy.analytic import DEFAULT_D, WEIGHT_READS
 
 def _load_config(spec: str):
     from snncompile.errors import ConfigError
-    from snncompile.models.config import PUBLIC_CONFIGS, SpikingMambaConfig
+    from snncompile.models.config import resolve_config
 
-    if spec in PUBLIC_CONFIGS:
-        return PUBLIC_CONFIGS[spec]
-    p = Path(spec)
-    if p.is_dir():
-        p = p / "config.json"
-    if not p.is_file():
-        raise ConfigError(f"--config {spec!r} is neither a public config "
-                          f"({', '.join(PUBLIC_CONFIGS)}) nor a config.json file or folder")
     try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--config {spec}: not a readable JSON file ({exc})") from None
-    return SpikingMambaConfig.from_mamba_ssm_dict(data)
+        return resolve_config(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"--config {exc}") from None
 
 
 @click.command()

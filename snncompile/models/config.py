@@ -284,3 +284,27 @@ PUBLIC_CONFIGS: dict[str, SpikingMambaConfig] = {
     "mamba2-1.3b": SpikingMambaConfig(d_model=2048, n_layer=48),
     "mamba2-2.7b": SpikingMambaConfig(d_model=2560, n_layer=64),
 }
+
+
+def resolve_config(spec: str, base_dir: str | None = None) -> SpikingMambaConfig:
+    """A public config name (`mamba2-1.3b`), or a config.json file or checkpoint folder (relative
+    to `base_dir` when given). Raises ConfigError naming what `spec` is not."""
+    import json
+    from pathlib import Path
+
+    if spec in PUBLIC_CONFIGS:
+        return PUBLIC_CONFIGS[spec]
+    p = Path(base_dir or ".") / spec
+    if p.is_dir():
+        p = p / "config.json"
+    if not p.is_file():
+        raise ConfigError(f"{spec!r} is neither a public config ({', '.join(PUBLIC_CONFIGS)}) "
+                          "nor a config.json file or folder")
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{p}: not a readable JSON file ({exc})") from None
+    try:
+        return SpikingMambaConfig.from_mamba_ssm_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None

@@ -92,7 +92,7 @@ def parse_model(table: Any, base_dir: Path, where: str) -> ModelSpec:
 
 
 def _parse_config(value: Any, neuron: Any, base_dir: Path, where: str):
-    from snncompile.models.config import (PUBLIC_CONFIGS, NeuronConfig, SpikingMambaConfig)
+    from snncompile.models.config import NeuronConfig, SpikingMambaConfig, resolve_config
     if isinstance(value, Mapping):
         names = {f.name for f in dataclasses.fields(SpikingMambaConfig)}
         for k in value:
@@ -106,24 +106,11 @@ def _parse_config(value: Any, neuron: Any, base_dir: Path, where: str):
             raise ConfigError(f"{where}: model.{exc}") from None
         except TypeError as exc:
             raise ConfigError(f"{where}: model.config: {exc}") from None
-    elif isinstance(value, str) and value in PUBLIC_CONFIGS:
-        cfg = PUBLIC_CONFIGS[value]
     elif isinstance(value, str) and value:
-        p = (base_dir / value).resolve()
-        if p.is_dir():
-            p = p / "config.json"
-        if not p.is_file():
-            raise ConfigError(f"{where}: model.config {value!r} is neither a public config "
-                              f"({', '.join(PUBLIC_CONFIGS)}) nor a config.json file or folder")
         try:
-            data = json.loads(p.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{where}: model.config {str(p)!r} is not a readable JSON file "
-                              f"({exc})") from None
-        try:
-            cfg = SpikingMambaConfig.from_mamba_ssm_dict(data)
+            cfg = resolve_config(value, base_dir)
         except ConfigError as exc:
-            raise ConfigError(f"{where}: model.config {str(p)!r}: {exc}") from None
+            raise ConfigError(f"{where}: model.config {exc}") from None
     else:
         raise ConfigError(f"{where}: model.config must be a config name, a path or a table, "
                           f"got {value!r}")
