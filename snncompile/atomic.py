@@ -2,7 +2,9 @@
 
 `atomic_path(path)` yields a temporary sibling path; on success it is renamed onto `path`
 (os.replace, atomic on one filesystem); on any exception the temporary is removed and `path`
-is left as it was.
+is left as it was. When the temporary cannot be created or published (the parent is a file,
+no permission, the target is a folder) it raises `OutputError` naming `path`; exceptions from
+the caller's block propagate unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from snncompile.errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
@@ -23,27 +27,33 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     replaced as a whole.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}.tmp-"
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
     try:
         yield tmp
-        _chmod_default(tmp, directory)
-        if directory:
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                os.replace(target, old / "x")
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
+        try:
+            _chmod_default(tmp, directory)
+            if directory:
+                if target.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                    os.replace(target, old / "x")
+                    os.replace(tmp, target)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, target)
             else:
                 os.replace(tmp, target)
-        else:
-            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(f"cannot publish {str(target)!r}: {exc.strerror or exc}") from exc
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -39,3 +39,7 @@ class SimulationError(SnnCompileError):
 
 class MissingDependencyError(SnnCompileError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
+
+
+class OutputError(SnnCompileError, OSError):
+    """An output file or folder cannot be created or published (names the path)."""

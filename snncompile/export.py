@@ -45,8 +45,6 @@ from snncompile.ir import ops
 from snncompile.models.config import SpikingMambaConfig
 
 
-
-
 def _to_numpy(value: Any, key: str) -> np.ndarray:
     """A parameter as a numpy array without copying when it already is float32/float64."""
     torch = sys.modules.get("torch")  # a tensor implies torch is loaded; numpy input never loads it
@@ -211,9 +209,16 @@ def neuron_node_name(module_name: str) -> str | None:
     return f"layers.{m.group(1)}.{m.group(2)}_spike" if m else None
 
 
+_VERIFY_TEXT = b"The spike-driven model adds one weight column per spike, over D micro-steps."
+
+
 def default_verify_tokens(config: SpikingMambaConfig, n: int = 4) -> list[int]:
-    """A fixed, short prompt for the self-check: the bytes of "The spike" (mod vocab)."""
-    return [b % config.vocab_size for b in b"The spike"[:n]]
+    """A fixed prompt for the self-check: the first `n` bytes of `_VERIFY_TEXT` ("The spike
+    ...", repeated when n is longer), each taken mod the vocabulary size."""
+    if n < 1:
+        raise ConfigError(f"export: the check needs at least 1 token, got {n}")
+    text = _VERIFY_TEXT * (-(-n // len(_VERIFY_TEXT)))
+    return [b % config.vocab_size for b in text[:n]]
 
 
 def _reference_run(model, tokens: list[int]) -> tuple[list["torch.Tensor"], list[dict[str, int]]]:
@@ -282,6 +287,8 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
     cfg = model.config
     path = Path(path)
     tokens = list(tokens) if tokens is not None else default_verify_tokens(cfg)
+    if verify and not tokens:
+        raise ConfigError("export: verification needs at least one token (or verify=False)")
     bad = [t for t in tokens if not 0 <= t < cfg.padded_vocab_size]
     if bad:
         raise ConfigError(f"export: verification token {bad[0]} outside 0..{cfg.padded_vocab_size - 1}")

@@ -36,7 +36,10 @@ TINY = _hw("default", cores=64, mesh=(8, 8), neurons_per_core=48, axons_per_core
 
 @pytest.mark.parametrize("d_in, d_out, hw", [
     (768, 3352, HardwareSpec.load("default")), (2048, 8512, HardwareSpec.load("default")),
-    (64, 32, TINY), (37, 101, TINY), (32, 148, HardwareSpec.load("small"))])
+    (64, 32, TINY), (37, 101, TINY), (32, 148, HardwareSpec.load("small")),
+    # sub-byte weights, odd column counts: each row segment is padded to whole bytes
+    (200, 3, _hw("small", weight_bits=4, weight_sram_bytes=64, neurons_per_core=3)),
+    (1000, 1001, _hw("default", weight_bits=3))])
 def test_tiles_fit_a_core(d_in, d_out, hw):
     g = tile_projection(d_in, d_out, hw, spikes_per_input=1.0)
     assert g.row_splits[0] == 0 and g.row_splits[-1] == d_in
@@ -49,7 +52,7 @@ def test_tiles_fit_a_core(d_in, d_out, hw):
     # within 10 % of the fewest tiles any grid could use (brute force over column counts)
     def tiles_for(C):
         cols = -(-d_out // C)
-        rows = min(d_in, hw.axons_per_core, hw.weights_per_core // cols)
+        rows = min(d_in, hw.axons_per_core, hw.weight_sram_bytes // hw.row_bytes(cols))
         return C * -(-d_in // rows) if rows else None
     c_min = -(-d_out // min(hw.neurons_per_core, hw.weights_per_core))
     fewest = min(t for t in map(tiles_for, range(c_min, d_out + 1)) if t)

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from snncompile.atomic import atomic_path, write_text_atomic
+from snncompile.errors import OutputError, SnnCompileError
 
 
 def test_file_published_with_umask_mode(tmp_path):
@@ -45,3 +46,15 @@ def test_directory_failure_leaves_nothing(tmp_path):
             (tmp / "half").write_text("y")
             raise ValueError("bad")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_target_is_a_typed_error_and_leaves_nothing(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="afile"):   # the parent is a file
+        write_text_atomic(tmp_path / "afile" / "out.csv", "y")
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(OutputError, match="adir"):    # a file cannot replace a folder
+        write_text_atomic(tmp_path / "adir", "y")
+    assert issubclass(OutputError, SnnCompileError) and issubclass(OutputError, OSError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+    assert list((tmp_path / "adir").iterdir()) == []

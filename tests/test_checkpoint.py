@@ -212,6 +212,10 @@ def test_integer_tensor_rejected(dense):
                                                 torch.ones(16, dtype=torch.int64)))
     with pytest.raises(CheckpointError, match="norm_f.weight' has dtype torch.int64"):
         load_checkpoint(folder)
+    _edit_state(folder, lambda s: s.__setitem__("backbone.norm_f.weight",
+                                                torch.ones(16, dtype=torch.complex64)))
+    with pytest.raises(CheckpointError, match="norm_f.weight' has dtype torch.complex64"):
+        load_checkpoint(folder)
 
 
 def test_tied_head_that_differs(dense):

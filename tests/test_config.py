@@ -38,6 +38,10 @@ def test_round_trip_spiking_config():
     (lambda d: d["ssm_cfg"].update(frobnicate=1), "frobnicate"),
     (lambda d: d.update(d_intermediate=128), "d_intermediate"),
     (lambda d: d.update(d_model=-4), "d_model"),
+    (lambda d: d.update(n_layer=True), "n_layer"),
+    (lambda d: d.update(ssm_cfg=["layer"]), "ssm_cfg must be an object"),
+    (lambda d: d.update(spiking=1), "spiking must be an object"),
+    (lambda d: d.update(spiking={"neuron": {"D": True}}), "neuron.D"),
 ])
 def test_bad_config_json_names_the_field(mutate, field):
     d = SpikingMambaConfig(d_model=64, n_layer=2, vocab_size=256, d_state=16,

@@ -14,7 +14,7 @@ import torch
 
 from snncompile.data import build_corpus, corpus
 from snncompile.data.tokenizer import VOCAB_SIZE, decode, encode
-from snncompile.errors import ConfigError
+from snncompile.errors import ConfigError, SnnCompileError
 
 DATA = Path(corpus.__file__).parent
 
@@ -41,7 +41,7 @@ def test_load_bytes_rejects_a_tampered_file(monkeypatch, tmp_path):
     monkeypatch.setattr(corpus, "CORPUS_FILE", bad)
     corpus.load_bytes.cache_clear()
     try:
-        with pytest.raises(Exception, match="sha256"):
+        with pytest.raises(SnnCompileError, match="sha256"):
             corpus.load_bytes()
     finally:
         corpus.load_bytes.cache_clear()
@@ -59,6 +59,10 @@ def test_custom_corpus_paths(tmp_path):
     (tmp_path / "bad.gz").write_bytes(b"not gzip")
     with pytest.raises(ConfigError, match="gzip"):
         corpus.load_bytes(str(tmp_path / "bad.gz"))
+    blob = gzip.compress(b"hello world " * 100)
+    (tmp_path / "corrupt.gz").write_bytes(blob[:20] + b"x" * 12 + blob[32:])  # bad deflate data
+    with pytest.raises(ConfigError, match="gzip"):
+        corpus.load_bytes(str(tmp_path / "corrupt.gz"))
     small = tmp_path / "small.txt"
     small.write_text("tiny")
     with pytest.raises(ConfigError, match="too small"):
@@ -95,6 +99,9 @@ def test_batch_at_depends_only_on_seed_and_step():
     assert torch.equal(state, torch.get_rng_state())  # global RNG untouched
     with pytest.raises(ConfigError, match="seq_len"):
         corpus.batch_at(data[:10], 0, 1, 32, seed=0)
+    x, y = corpus.batch_at(data[:33], 0, 2, 32, seed=0)  # exactly one window fits
+    assert torch.equal(x[0], torch.from_numpy(data[:32].astype(np.int64)))
+    assert torch.equal(y[1], torch.from_numpy(data[1:33].astype(np.int64)))
 
 
 def test_eval_windows_predict_every_byte_once():
@@ -104,6 +111,8 @@ def test_eval_windows_predict_every_byte_once():
     predicted = w[:, 1:].reshape(-1).numpy()
     assert np.array_equal(predicted, data[1:991])
     assert corpus.eval_windows(data, 10, max_bytes=101).shape == (10, 11)
+    with pytest.raises(ConfigError, match="seq_len"):
+        corpus.eval_windows(data, 0)
 
 
 def test_tokenizer_round_trip_on_corpus_text():

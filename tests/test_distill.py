@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from snncompile.data.corpus import load_split
-from snncompile.errors import ConfigError
+from snncompile.errors import CheckpointError, ConfigError
 from snncompile.models.checkpoint import load_checkpoint
 from snncompile.models.config import NeuronConfig, SpikingMambaConfig
 from snncompile.models.lm import SpikingMambaLM
@@ -219,7 +219,7 @@ def test_checkpoint_is_atomic_and_loaded_without_code(tmp_path, teacher):
     payload = torch.load(tmp_path / "latest" / "state.pt", weights_only=True)
     assert payload["step"] == 2 and payload["losses"].shape == (2,)
     (tmp_path / "latest" / "state.pt").write_bytes(b"garbage")
-    with pytest.raises(Exception, match="state.pt"):
+    with pytest.raises(CheckpointError, match="state.pt"):
         train_stage(opts, TINY, ckpt_dir=tmp_path)
 
 

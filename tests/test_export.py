@@ -210,8 +210,18 @@ def test_failed_check_writes_nothing(tmp_path, monkeypatch, what):
 def test_export_token_range_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="token 999"):
         export_model(_model(), tmp_path / "m.onnx", tokens=[1, 999])
+    with pytest.raises(ConfigError, match="at least one token"):
+        export_model(_model(), tmp_path / "m.onnx", tokens=[])
     r = export_model(_model(), tmp_path / "m.onnx", verify=False)
     assert not r.verified and r.max_abs_diff is None
+
+
+def test_default_verify_tokens_have_the_requested_length():
+    cfg = _small()
+    assert export_mod.default_verify_tokens(cfg) == list(b"The ")
+    long = export_mod.default_verify_tokens(cfg, 200)
+    assert len(long) == 200 and long[:9] == list(b"The spike")
+    assert max(export_mod.default_verify_tokens(_small(vocab_size=50), 64)) < 50
 
 
 @pytest.mark.parametrize("fmt, kw", [("bin", {}), ("safetensors", {"spiking": False}),

@@ -3,6 +3,8 @@ and Graph.verify's structural checks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,7 +53,7 @@ def test_infer_counts_and_class_attributes(op_type):
     assert len(ins) == op.n_inputs == len(op.in_kinds)
     assert op.output_count() == len(outs) == len(op.output_kinds())
     # the op is frozen and rebuilds from its attributes
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(op, next(iter(op.attributes())), 3)
     assert make_op(op_type, op.attributes()) == op
 
@@ -232,3 +234,12 @@ def test_pipeline_verifies_after_every_pass():
     with pytest.raises(IRError, match="pipeline input"):
         run_pipeline(bad, [])
     run_pipeline(bad, [identity], require_params=False)
+
+
+def test_quantize_pass_checks_bits_even_without_spiked_layers():
+    from snncompile.passes import quantize_weights
+    g = example_graphs()["linear"]
+    assert quantize_weights.run(g, bits=4).modified is False
+    for bits in (9, 1, True, 8.0):
+        with pytest.raises(IRError, match="bits"):
+            quantize_weights.run(g, bits=bits)

@@ -166,6 +166,10 @@ def _drop_initializer(m, name):
     m.graph.initializer.extend(keep)
 
 
+def _initializer(m, name):
+    return next(t for t in m.graph.initializer if t.name == name)
+
+
 def _replace_initializer(m, name, arr):
     _drop_initializer(m, name)
     m.graph.initializer.append(numpy_helper.from_array(arr, name))
@@ -186,6 +190,10 @@ def _replace_initializer(m, name, arr):
     (lambda m: setattr(_attr(m.graph.node[1], "kind"), "type", onnx.AttributeProto.INT),
      "attribute 'kind' must be STRING"),
     (lambda m: m.graph.node[2].input.__setitem__(0, "embedding"), "op expects spike"),
+    (lambda m: _attr(m.graph.node[1], "theta").t.CopyFrom(
+        helper.make_tensor("t", onnx.TensorProto.STRING, [], [b"x"])),
+     "attribute 'theta' must be a numeric scalar"),
+    (lambda m: _initializer(m, "qw").dims.__setitem__(0, -6), "'qw': negative dimension"),
 ])
 def test_invalid_content_names_node_or_field(saved, edit, message):
     _edit(saved, edit)
@@ -203,6 +211,19 @@ def test_external_data_missing_or_truncated(tmp_path):
         serde.load(path)
     data.unlink()
     with pytest.raises(IRError, match="external data file .* is missing"):
+        serde.load(path)
+
+
+def test_external_offset_may_not_be_negative(tmp_path):
+    path = tmp_path / "m.onnx"
+    serde.save(example_graphs()["linear"], path, external_data=True)
+
+    def negative(m):
+        for e in _initializer(m, "lw").external_data:
+            if e.key == "offset":
+                e.value = "-64"
+    _edit(path, negative)
+    with pytest.raises(IRError, match="'lw': negative external data offset"):
         serde.load(path)
 
 

@@ -96,6 +96,8 @@ def test_bad_ids(teacher):
         teacher(torch.zeros(1, 2))
     with pytest.raises(ConfigError, match="layers"):
         teacher.step(torch.tensor([1]), SpikingMambaLM(tiny(n_layer=1)).allocate_state(1))
+    with pytest.raises(ConfigError, match="layers"):
+        teacher(torch.tensor([[1]]), state=SpikingMambaLM(tiny(n_layer=1)).allocate_state(1))
     with pytest.raises(ConfigError, match="SpikingMambaConfig"):
         SpikingMambaLM({"d_model": 16})  # type: ignore[arg-type]
 

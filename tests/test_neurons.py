@@ -171,6 +171,20 @@ def test_record_spikes_counts_and_firing_rate():
     assert all(not n._observers for n in (m.a, m.b))
 
 
+def test_record_spikes_is_exact_for_bfloat16():
+    """Half-precision inputs: the recorded levels are the forward's (theta cast to x's dtype)
+    and their sum is an integer sum (a bf16 sum would round counts above 256)."""
+    m = nn.Sequential(SpikeNeuron(NeuronConfig(kind="silif", D=4, theta=0.3)))
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(20000, generator=g) * 2).to(torch.bfloat16)
+    with record_spikes(m) as stats:
+        y = m(x)
+    theta = m[0].theta.to(torch.bfloat16)
+    s = torch.clamp(torch.round(x / theta), -4, 4)
+    assert torch.equal(m[0].levels(x), s) and torch.equal(y, s * theta)
+    assert stats["0"].sum_abs == int(s.abs().to(torch.int64).sum()) > 256
+
+
 def test_record_spikes_removes_observers_on_error():
     m = _TwoNeurons()
     with pytest.raises(RuntimeError):

@@ -286,3 +286,9 @@ def test_ssm_kernel_calling_convention():
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(sa["ssm"], sb["ssm"], rtol=1e-12, atol=1e-12)
+
+
+def test_generate_rejects_a_non_finite_temperature():
+    interp = ReferenceInterpreter(example_graphs()["lm_head"], device="cpu")
+    with pytest.raises(SimulationError, match="temperature"):
+        interp.generate([1], 3, temperature=float("nan"))

@@ -7,8 +7,9 @@ accumulators: rows * q_max * D <= 2^(state_bits - 1) - 1 (q_max = 2^(weight_bits
 no accumulator can overflow whatever the spikes. The grid is R row blocks x C column blocks,
 both split as evenly as possible (block sizes differ by at most one).
 
-Choice of (R, C). For each column count C the widest row block is
-rows_max(C) = min(d_in, axons, weights_per_core // ceil(d_out / C)), so R = ceil(d_in / rows_max).
+Choice of (R, C). For each column count C (cols = ceil(d_out / C)) the widest row block is
+rows_max(C) = min(d_in, axons, weight_sram_bytes // row_bytes(cols)) (each row segment padded
+to whole bytes, as partition.tile_sram counts it), so R = ceil(d_in / rows_max).
 Among grids using at most (1 + slack) times the fewest tiles, pick the one with the fewest
 expected NoC messages per token:
 
@@ -99,7 +100,7 @@ def tile_projection(d_in: int, d_out: int, hw: HardwareSpec, spikes_per_input: f
         cols = ceil_div(d_out, C)
         C_eff = ceil_div(d_out, cols)
         if C_eff == C:
-            rows_max = min(d_in, axons, hw.weights_per_core // cols)
+            rows_max = min(d_in, axons, hw.weight_sram_bytes // hw.row_bytes(cols))
             R = ceil_div(d_in, rows_max)
             n = R * C
             cands.append((n, R, C))

@@ -17,6 +17,7 @@ in float64, exact because every partial sum stays below 2^53), then scales in fl
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -211,9 +212,8 @@ class ReferenceInterpreter:
         self._acc: dict[str, Tensor] = {}
         for n in self.graph.nodes:
             ins = [values[v] for v in n.inputs]
-            params = {role: pname for role, pname in n.params.items()}
             try:
-                outs = self._runners[n.name](n, ins, params, state)
+                outs = self._runners[n.name](n, ins, n.params, state)
                 counters.nodes[n.name] = self._count(n, ins, outs)
             except SnnCompileError as exc:
                 raise type(exc)(f"node {n.name!r} ({n.op_type}): {exc}") from exc
@@ -259,8 +259,9 @@ class ReferenceInterpreter:
         the real vocabulary (config vocab_size) and seeded by `seed`."""
         if len(prompt_ids) == 0:
             raise SimulationError("generate: the prompt is empty")
-        if max_new_tokens < 0 or temperature < 0:
-            raise SimulationError("generate: max_new_tokens and temperature must be >= 0")
+        if max_new_tokens < 0 or not (math.isfinite(temperature) and temperature >= 0):
+            raise SimulationError("generate: max_new_tokens and temperature must be >= 0 "
+                                  f"(got {max_new_tokens}, {temperature})")
         gen = torch.Generator().manual_seed(seed if seed is not None else 0)
         logits_all, counters, state = self.run(prompt_ids)
         new: list[int] = []

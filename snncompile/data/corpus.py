@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +62,14 @@ def load_bytes(path: str | None = None) -> bytes:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"corpus: no file {p}")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"corpus {p}: unreadable ({exc.strerror or exc})") from None
     if p.suffix == ".gz":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ConfigError(f"corpus {p}: not a valid gzip file ({exc})") from None
     return data
 
@@ -108,7 +112,7 @@ def batch_at(data: np.ndarray, step: int, batch: int, seq_len: int,
     if seq_len < 1 or batch < 1:
         raise ConfigError(f"batch_at: need batch >= 1 and seq_len >= 1, got {batch}, {seq_len}")
     hi = data.size - seq_len - 1
-    if hi < 1:
+    if hi < 0:
         raise ConfigError(f"batch_at: data has {data.size} bytes, too short for seq_len={seq_len}")
     gen = torch.Generator().manual_seed(_mix(seed, step))
     starts = torch.randint(0, hi + 1, (batch,), generator=gen).numpy()
@@ -121,6 +125,8 @@ def eval_windows(data: np.ndarray, seq_len: int, max_bytes: int | None = None) -
     """The first `max_bytes` (default all) bytes of `data` as non-overlapping windows of
     `seq_len + 1` bytes that share their boundary byte (so every byte after the first of each
     window is predicted exactly once): (n_windows, seq_len + 1) int64; a short tail is dropped."""
+    if seq_len < 1:
+        raise ConfigError(f"eval: seq_len must be >= 1, got {seq_len}")
     n = data.size if max_bytes is None else min(data.size, max_bytes)
     n_win = (n - 1) // seq_len
     if n_win < 1:

@@ -18,8 +18,6 @@ from snncompile.ir.graph import Graph, Node
 def _value(v) -> str:
     if isinstance(v, tuple):
         return "(" + ",".join(str(x) for x in v) + ")"
-    if isinstance(v, str):
-        return repr(v)
     return repr(v)
 
 

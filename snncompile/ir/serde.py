@@ -84,8 +84,8 @@ def to_model_proto(graph: Graph, external: dict[str, tuple[str, int, int]] | Non
     kinds: dict[str, str] = {v: "token" for v in graph.inputs}
     nodes = []
     for n in graph.nodes:
-        attrs = [_attribute(onnx, k, v, n.op.attribute_types()[k])
-                 for k, v in n.op.attributes().items()]
+        types = n.op.attribute_types()
+        attrs = [_attribute(onnx, k, v, types[k]) for k, v in n.op.attributes().items()]
         proto = helper.make_node(n.op_type, list(n.inputs) + _param_inputs(n), list(n.outputs),
                                  name=n.name, domain=DOMAIN)
         proto.attribute.extend(attrs)
@@ -168,9 +168,13 @@ def _decode_attribute(onnx, node_name: str, attr, typ: Any) -> Any:
     if typ is float:
         if attr.type != A.TENSOR:
             raise IRError(f"{where} must be a DOUBLE tensor")
-        arr = numpy_helper.to_array(attr.t)
-        if arr.shape != ():
-            raise IRError(f"{where} must be a scalar, has shape {arr.shape}")
+        try:
+            arr = numpy_helper.to_array(attr.t)
+        except Exception as exc:  # onnx raises assorted errors for malformed tensors
+            raise IRError(f"{where}: unreadable tensor ({exc})") from None
+        if arr.shape != () or arr.dtype.kind not in "fiu":
+            raise IRError(f"{where} must be a numeric scalar, has shape {arr.shape} "
+                          f"and dtype {arr.dtype}")
         return float(arr)
     if typ is bool:
         if attr.type != A.INT or attr.i not in (0, 1):
@@ -198,6 +202,8 @@ def _read_initializer(onnx, t, folder: Path, mmap: bool) -> np.ndarray:
     if dtype.name not in _PARAM_DTYPES:
         raise IRError(f"param {t.name!r}: dtype {dtype.name} is not one of {_PARAM_DTYPES}")
     shape = tuple(int(d) for d in t.dims)
+    if any(d < 0 for d in shape):
+        raise IRError(f"param {t.name!r}: negative dimension in {shape}")
     if t.data_location != onnx.TensorProto.EXTERNAL:
         try:
             arr = numpy_helper.to_array(t)
@@ -216,6 +222,8 @@ def _read_initializer(onnx, t, folder: Path, mmap: bool) -> np.ndarray:
         length = int(info["length"]) if "length" in info else None
     except ValueError:
         raise IRError(f"param {t.name!r}: bad external data offset/length") from None
+    if off < 0:
+        raise IRError(f"param {t.name!r}: negative external data offset {off}")
     need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if length is not None and length != need:
         raise IRError(f"param {t.name!r}: external length {length} != {need} bytes for {shape}")

@@ -82,6 +82,8 @@ def load_config(folder: str | os.PathLike) -> SpikingMambaConfig:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: unreadable ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a mamba_ssm config (top level is {type(data).__name__})")
     missing = [k for k in _REQUIRED_CONFIG_KEYS if k not in data]
@@ -167,7 +169,7 @@ def load_checkpoint(folder: str | os.PathLike, dtype: torch.dtype = torch.float3
         if tuple(state[k].shape) != tuple(v.shape):
             raise CheckpointError(f"checkpoint {str(folder)!r}: key {k!r} has shape "
                                   f"{tuple(state[k].shape)}, config.json implies {tuple(v.shape)}")
-        if not (state[k].is_floating_point() or state[k].is_complex()):
+        if not state[k].is_floating_point():
             raise CheckpointError(f"checkpoint {str(folder)!r}: key {k!r} has dtype "
                                   f"{state[k].dtype}, expected a floating-point tensor")
     if config.tie_embeddings and not torch.equal(state["lm_head.weight"],

@@ -50,7 +50,7 @@ class NeuronConfig:
     def __post_init__(self) -> None:
         if self.kind not in NEURON_KINDS:
             raise ConfigError(f"neuron.kind must be one of {NEURON_KINDS}, got {self.kind!r}")
-        if not isinstance(self.D, int) or self.D < 1:
+        if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
             raise ConfigError(f"neuron.D must be a positive integer, got {self.D!r}")
         if self.kind == "lif" and self.D != 1:
             object.__setattr__(self, "D", 1)
@@ -112,7 +112,7 @@ class SpikingMambaConfig:
         for name in ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand",
                      "headdim", "ngroups", "chunk_size", "pad_vocab_size_multiple"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"config.{name} must be a positive integer, got {v!r}")
         if self.d_inner % self.headdim:
             raise ConfigError(
@@ -225,6 +225,10 @@ class SpikingMambaConfig:
         """Inverse of `to_mamba_ssm_dict`; raises ConfigError naming an unsupported field."""
         if not isinstance(d, dict):
             raise ConfigError("config.json: top level is not an object")
+        if not isinstance(d.get("ssm_cfg") or {}, dict):
+            raise ConfigError("config.json: ssm_cfg must be an object")
+        if d.get("spiking") and not isinstance(d["spiking"], dict):
+            raise ConfigError("config.json: spiking must be an object")
         try:
             ssm = dict(d.get("ssm_cfg") or {})
             layer = ssm.pop("layer", "Mamba1")

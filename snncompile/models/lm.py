@@ -121,6 +121,8 @@ class SpikingMambaLM(nn.Module):
                       scan: str = "chunked") -> torch.Tensor:
         """ids (B, L) -> final normed hidden states (B, L, d)."""
         self._check_ids(ids, 2)
+        if state is not None:
+            self._check_state(state)
         x = self.backbone.embedding(ids)
         residual = None
         for i, block in enumerate(self.backbone.layers):
@@ -142,14 +144,17 @@ class SpikingMambaLM(nn.Module):
     def step(self, ids: torch.Tensor, state: LMState) -> torch.Tensor:
         """One token per sequence: ids (B,) -> logits (B, V_pad); `state` advances."""
         self._check_ids(ids, 1)
-        if len(state.layers) != len(self.backbone.layers):
-            raise ConfigError(f"step: state has {len(state.layers)} layers, model "
-                              f"{len(self.backbone.layers)}")
+        self._check_state(state)
         x = self.backbone.embedding(ids)
         residual = None
         for block, st in zip(self.backbone.layers, state.layers):
             x, residual = block.step(x, residual, st)
         return self.lm_head(self.backbone._final(x, residual))
+
+    def _check_state(self, state: LMState) -> None:
+        if len(state.layers) != len(self.backbone.layers):
+            raise ConfigError(f"decoding state has {len(state.layers)} layers, model "
+                              f"{len(self.backbone.layers)}")
 
     def _check_ids(self, ids: torch.Tensor, ndim: int) -> None:
         if ids.dim() != ndim or ids.dtype not in (torch.int64, torch.int32):

@@ -124,16 +124,19 @@ class SpikeNeuron(nn.Module):
         return f"kind={self.kind}, D={self.D}, levels=[{self.lo}, {self.hi}], alpha={self.alpha}"
 
     def levels(self, x: torch.Tensor) -> torch.Tensor:
-        """Integer spike levels s = clip(round(x / theta), lo, hi) (float tensor, no gradient)."""
+        """Integer spike levels s = clip(round(x / theta), lo, hi) (x's dtype, no gradient).
+
+        theta is cast to x's dtype first, as in `forward`, so the levels are exactly the ones
+        the forward pass produces (also for half-precision inputs)."""
         with torch.no_grad():
-            return torch.clamp(torch.round(x / self.theta), self.lo, self.hi)
+            return torch.clamp(torch.round(x / self.theta.to(x.dtype)), self.lo, self.hi)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        theta = self.theta.to(x.dtype)
         for observe in self._observers:
-            observe(x, self.theta)
+            observe(x, theta)
         if self.bypass:
             return x
-        theta = self.theta.to(x.dtype)
         y = QuantSpike.apply(x, theta, self.lo, self.hi, self.alpha)
         if self.training and self.sgc is not None:
             y = self.sgc(x, theta, y)
@@ -210,8 +213,9 @@ def record_spikes(model: nn.Module) -> Iterator[dict[str, SpikeStats]]:
         def observe(x: torch.Tensor, theta: torch.Tensor, _n=neuron, _rec=rec) -> None:
             if _n.bypass:
                 return
-            s = torch.clamp(torch.round(x.detach() / theta.detach()), _n.lo, _n.hi)
-            _rec.sum_abs += int(s.abs().sum().to(torch.int64))
+            s = _n.levels(x.detach())
+            # integer sum: a half-precision float sum would round counts above 256
+            _rec.sum_abs += int(s.abs().to(torch.int64).sum())
             _rec.numel += s.numel()
 
         neuron._observers.append(observe)

@@ -26,10 +26,14 @@ name = "quantize_weights"
 _CHUNK = 1024  # rows per step, bounds the float64 temporaries
 
 
+def _check_bits(bits: int) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 8:
+        raise IRError(f"quantize_weights: bits must be an int in 2..8, got {bits!r}")
+
+
 def quantize_matrix(W: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(Wq int8 (d_out, d_in), weight_scale float32 (d_out,)) of a float matrix."""
-    if not 2 <= bits <= 8:
-        raise IRError(f"quantize_weights: bits must be in 2..8, got {bits}")
+    _check_bits(bits)
     W = np.asarray(W)
     if W.ndim != 2:
         raise IRError(f"quantize_weights: weight must be 2-D, got shape {W.shape}")
@@ -56,6 +60,7 @@ def dequantize(Wq: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def run(graph: Graph, bits: int = 8) -> PassResult:
     """Quantize every float SpikedLinear of `graph` to `bits` bits (module docstring)."""
+    _check_bits(bits)
     users: dict[str, list[Node]] = {}
     for n in graph.nodes:
         for p in n.params.values():

@@ -150,6 +150,6 @@ def read_summary(folder: str | Path) -> dict[str, Any]:
         return {}
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
 

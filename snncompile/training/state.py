@@ -100,13 +100,19 @@ def load_state(ckpt_dir: str | Path, model: torch.nn.Module, optimizer: torch.op
         payload = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: torch raises several types
         raise CheckpointError(f"{folder}/state.pt: unreadable ({exc})") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{folder}/state.pt: holds a {type(payload).__name__}, not a dict")
     for key in ("model", "optimizer", "rng_cpu", "step", "losses"):
         if key not in payload:
             raise CheckpointError(f"{folder}/state.pt: missing {key!r}")
     try:
         model.load_state_dict(payload["model"], strict=True)
         optimizer.load_state_dict(payload["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder}/state.pt: does not match the model ({exc})") from None
-    torch.set_rng_state(payload["rng_cpu"])
-    return TrainState(step=int(payload["step"]), losses=payload["losses"].tolist(), meta=meta)
+    try:
+        torch.set_rng_state(payload["rng_cpu"])
+        step, losses = int(payload["step"]), payload["losses"].tolist()
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{folder}/state.pt: bad rng_cpu, step or losses ({exc})") from None
+    return TrainState(step=step, losses=losses, meta=meta)
