@@ -250,3 +250,13 @@ def test_state_digest_changes_with_weights(teacher):
     d1 = state.state_digest(teacher)
     other = SpikingMambaLM(TINY)
     assert d1 == state.state_digest(teacher) and d1 != state.state_digest(other)
+
+
+def test_evaluate_refuses_a_vocabulary_smaller_than_the_data():
+    import numpy as np
+
+    from snncompile.training.evaluate import evaluate
+    model = SpikingMambaLM(TINY.replace(vocab_size=250))  # padded to 256: ids pass, targets not
+    data = np.arange(600, dtype=np.int64).astype(np.uint8)
+    with pytest.raises(ConfigError, match="vocabulary has 250"):
+        evaluate(model, data, seq_len=32, batch=4)

@@ -19,7 +19,7 @@ import click
               show_default=True, help="Firing rate per micro-step slot assumed for the mapping.")
 @click.option("--encoding", type=click.Choice(["binary", "graded"]), default=None,
               help="Override the hardware's spike encoding.")
-@click.option("--cores", "max_cores", type=int, default=16, show_default=True,
+@click.option("--cores", "max_cores", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many cores to list in the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the mapping report as JSON.")
 def lower(model: str, backend: str, hardware: str, output: str, rate: float,

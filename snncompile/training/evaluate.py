@@ -54,6 +54,9 @@ def evaluate(model: SpikingMambaLM, data: np.ndarray, seq_len: int = 256, batch:
         raise ConfigError(f"evaluate: batch must be >= 1, got {batch}")
     windows = eval_windows(data, seq_len, max_bytes)
     vocab = model.config.vocab_size
+    if int(windows.max()) >= vocab:
+        raise ConfigError(f"evaluate: the data holds token {int(windows.max())}, the model's "
+                          f"vocabulary has {vocab} (byte-level data needs vocab_size >= 256)")
     was_training = model.training
     model.eval()
     total = 0.0
