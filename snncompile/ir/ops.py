@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from snncompile.errors import IRError
+from snncompile.models.config import NEURON_KINDS, level_range
 
 Shape = tuple[int, ...]
 FLOAT_DTYPES = ("float32", "float64", "float16")
 INT8 = ("int8",)
-NEURON_KINDS = ("lif", "ilif", "silif")
 
 
 @dataclass(frozen=True)
@@ -232,11 +232,11 @@ class SpikeEncode(Op):
 
     @property
     def lo(self) -> int:
-        return -self.D if self.kind == "silif" else 0
+        return level_range(self.kind, self.D)[0]
 
     @property
     def hi(self) -> int:
-        return self.D
+        return level_range(self.kind, self.D)[1]
 
     def infer(self, input_shapes):
         self._check_inputs(input_shapes, [(self.d,)])

@@ -25,6 +25,11 @@ from snncompile.errors import ConfigError
 
 NEURON_KINDS = ("lif", "ilif", "silif")
 PROJECTIONS = ("in_proj", "out_proj")
+
+
+def level_range(kind: str, D: int) -> tuple[int, int]:
+    """(lo, hi) spike levels of a neuron kind: silif {-D..D}, ilif {0..D}, lif {0..1} (D=1)."""
+    return (-D if kind == "silif" else 0), D
 SGC_MODES = ("gradient", "branch")
 # mamba_ssm Mamba2's init defaults; config.json carries these fields only when they differ
 _UPSTREAM_INIT_DEFAULTS = {"dt_min": 0.001, "dt_max": 0.1, "dt_init_floor": 1e-4,
@@ -62,12 +67,12 @@ class NeuronConfig:
     @property
     def lo(self) -> int:
         """Lowest spike level."""
-        return -self.D if self.kind == "silif" else 0
+        return level_range(self.kind, self.D)[0]
 
     @property
     def hi(self) -> int:
         """Highest spike level."""
-        return self.D
+        return level_range(self.kind, self.D)[1]
 
 
 @dataclass(frozen=True)
