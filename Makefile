@@ -42,7 +42,9 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
-bench: install
+# SANA-FE (GPL-3) is only run by benchmarks/sanafe_compare.py as a peer, never imported by snncompile.
+bench: install install-lava
+	$(BIN)/pip install -q sanafe==2.2.9
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
