@@ -43,7 +43,7 @@ test: install-test
 	$(BIN)/python -m pytest -q
 
 # SANA-FE (GPL-3) is only run by benchmarks/sanafe_compare.py as a peer, never imported by snncompile.
-bench: install install-lava
+bench: install-test
 	$(BIN)/pip install -q sanafe==2.2.9
 	$(BIN)/python benchmarks/run_all.py
 
