@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snncompile.backends.accum.hardware import HardwareSpec
+from snncompile.backends.accum.tiling import TileGrid
 from snncompile.errors import HardwareFitError, SimulationError
 
 MAPPING_FORMAT = "snncompile-mapping/1"
@@ -37,6 +38,11 @@ class LayerMap:
     tile_cores: tuple[int, ...]
 
     @property
+    def grid(self) -> TileGrid:
+        """The tiling alone (without placement)."""
+        return TileGrid(self.d_in, self.d_out, self.row_splits, self.col_splits)
+
+    @property
     def R(self) -> int:
         return len(self.row_splits) - 1
 
@@ -46,9 +52,9 @@ class LayerMap:
 
     def tiles(self) -> list[tuple[int, int, int, int, int]]:
         """(r, c, rows, cols, core) of every tile, row block major."""
-        rs, cs = self.row_splits, self.col_splits
-        return [(r, c, rs[r + 1] - rs[r], cs[c + 1] - cs[c], self.tile_cores[r * self.C + c])
-                for r in range(self.R) for c in range(self.C)]
+        C = self.C
+        return [(r, c, rows, cols, self.tile_cores[r * C + c])
+                for r, c, rows, cols in self.grid.tiles()]
 
     def dest_cores(self, r: int) -> list[int]:
         """Distinct cores receiving the spikes of row block r (order of first tile)."""
