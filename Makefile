@@ -8,7 +8,7 @@ LAVA_VENV := .venv-lava
 # lava-nc 0.10.0 supports only Python 3.10: it runs unmodified in its own venv, driven by ours.
 PYTHON310 ?= $(shell command -v pyenv >/dev/null 2>&1 && test -x "$$(pyenv root)/versions/3.10.13/bin/python3.10" && echo "$$(pyenv root)/versions/3.10.13/bin/python3.10" || echo python3.10)
 
-.PHONY: install install-test install-lava demo test bench clean
+.PHONY: install install-test install-lava lint-imports demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,18 @@ install-lava: $(LAVA_VENV)/.installed
 demo: install
 	$(BIN)/snncompile demo -o $(OUT)
 
-test: install-test
+# Import layering: the contracts in pyproject.toml [tool.importlinter], checked before the tests.
+# import-linter finds a package's modules under its own folder, and backends/, simulator/ and
+# energy/ join snncompile only through package-dir, so it runs on a symlinked view of the
+# installed layout (build/importgraph/snncompile), rebuilt each time.
+IMPORTGRAPH := build/importgraph
+lint-imports: install
+	rm -rf $(IMPORTGRAPH) && mkdir -p $(IMPORTGRAPH)/snncompile
+	ln -s $(CURDIR)/snncompile/* $(IMPORTGRAPH)/snncompile/
+	ln -s $(CURDIR)/backends $(CURDIR)/simulator $(CURDIR)/energy $(IMPORTGRAPH)/snncompile/
+	cd $(IMPORTGRAPH) && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
+
+test: install-test lint-imports
 	$(BIN)/python -m pytest -q
 
 # SANA-FE (GPL-3) is only run by benchmarks/sanafe_compare.py as a peer, never imported by snncompile.

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     from snncompile.backends.accum import AccumBackend
     from snncompile.backends.loihi import LoihiBackend, run_in_lava
-    from snncompile.export import build_graph
+    from snncompile.frontend import build_graph
     from snncompile.models.config import SpikingMambaConfig
     from snncompile.models.lm import SpikingMambaLM
     from snncompile.simulator import Simulator

@@ -1,6 +1,6 @@
 """One token of a mamba2-1.3b-shaped SpikingMamba on the simulator: time and peak RSS.
 
-The Program is built directly (backends.accum.synthetic.random_program): the spiked in_proj /
+The Program is built directly (snncompile.sweep.synthetic.random_program): the spiked in_proj /
 out_proj weights are random int8 arrays created input-major, so no fp32 copy of them ever
 exists; dense parameters are float32. Lowered onto the `large` preset (128x128 cores),
 encoder thresholds calibrated to --rate, then simulated with every counter on.
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from snncompile.backends.accum import HardwareSpec
-    from snncompile.backends.accum.synthetic import calibrate, random_program
+    from snncompile.sweep.synthetic import calibrate, random_program
     from snncompile.models.config import PUBLIC_CONFIGS
     from snncompile.simulator import Simulator
     from snncompile.simulator.counters import K
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
         t = time.perf_counter()
         sim.step(tok)
         times.append(time.perf_counter() - t)
-    c = sim.counters
+    c = sim.tally
     tot = c.totals()
     enc = [i for i, op in enumerate(c.ops) if op == "SpikeEncode"]
     fr = sum(int(c.layers[i, K["spikes"]]) for i in enc) / (

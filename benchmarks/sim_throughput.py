@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from snncompile.backends.accum import HardwareSpec
-    from snncompile.backends.accum.synthetic import calibrate, random_program
+    from snncompile.sweep.synthetic import calibrate, random_program
     from snncompile.models.config import PUBLIC_CONFIGS
     from snncompile.simulator import Simulator
     from snncompile.simulator.counters import CORE_KEYS, LAYER_KEYS, K
@@ -123,13 +123,13 @@ def main(argv: list[str] | None = None) -> dict:
         tok_sim.run([12, 13, 14])
         t_tok = (time.perf_counter() - t) / 3
         tot = tok_sim.counters.totals()
-        enc = [i for i, op in enumerate(tok_sim.counters.ops) if op == "SpikeEncode"]
-        fr = sum(int(tok_sim.counters.layers[i, K["spikes"]]) for i in enc) / (
+        enc = [i for i, op in enumerate(tok_sim.tally.ops) if op == "SpikeEncode"]
+        fr = sum(int(tok_sim.tally.layers[i, K["spikes"]]) for i in enc) / (
             3 * sum(tok_sim.nodes[i].op.d * tok_sim.nodes[i].op.D for i in enc))
         r = {"rate": rate, "acs_per_pass": acs, "sim_ac_per_s": acs / t_sim,
              "bare_ac_per_s": acs / t_bare, "sim_over_bare": t_bare / t_sim,
              "token_s": t_tok, "token_rate_measured": fr,
-             "token_acs": tot["acs"] / 3, "token_ac_per_s": tot["acs"] / 3 / t_tok}
+             "token_acs": tot.acs / 3, "token_ac_per_s": tot.acs / 3 / t_tok}
         results.append(r)
         print(f"rate {rate:.1f}: {acs / 1e6:7.1f} M AC/pass | simulator {r['sim_ac_per_s']:.2e} "
               f"AC/s | bare loop {r['bare_ac_per_s']:.2e} AC/s | simulator/bare "

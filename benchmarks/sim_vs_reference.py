@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     torch.set_num_threads(1)
     from snncompile.backends.accum import HardwareSpec
-    from snncompile.backends.accum.synthetic import calibrate, random_program
+    from snncompile.sweep.synthetic import calibrate, random_program
     from snncompile.backends.reference import ReferenceInterpreter
     from snncompile.models.config import PUBLIC_CONFIGS
     from snncompile.simulator import Simulator
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         t_ref32.append(time.perf_counter() - t)
         diff = max(diff, float(np.abs(ls - lr.numpy()).max()))
     s, r, r32 = min(t_sim[1:]), min(t_ref[1:]), min(t_ref32[1:])
-    c = sim.counters
+    c = sim.tally
     enc = [i for i, op in enumerate(c.ops) if op == "SpikeEncode"]
     fr = sum(int(c.layers[i, 3]) for i in enc) / (
         len(tokens) * sum(sim.nodes[i].op.d * sim.nodes[i].op.D for i in enc))

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from snncompile.energy.counters import CounterSet, LayerCounters
 from snncompile.errors import ConfigError
+from snncompile.ir.counts import Counts, NodeCounts, RunCounts
 from snncompile.ir.graph import Graph, Node
 from snncompile.ir.ops import spike_sum_at_rate
 
@@ -46,7 +46,7 @@ def spiking_graph(config, D: int | None = None) -> Graph:
     dense one gets `DEFAULT_D`."""
     import dataclasses
 
-    from snncompile.export import build_graph
+    from snncompile.frontend import build_graph
 
     if D is not None and (isinstance(D, bool) or not isinstance(D, int) or D < 1):
         raise ConfigError(f"--D must be a positive integer, got {D!r}")
@@ -61,17 +61,8 @@ def spiking_graph(config, D: int | None = None) -> Graph:
 
 
 def spike_inputs(graph: Graph) -> dict[str, Node]:
-    """SpikedLinear node name -> the SpikeEncode node that feeds it (IRError-free: a graph
-    that passed verify() has a spike-kind value only from SpikeEncode)."""
-    producers = graph.producers()
-    out: dict[str, Node] = {}
-    for n in graph.nodes:
-        if n.op_type == "SpikedLinear":
-            src = producers.get(n.inputs[0])
-            if src is None or src.op_type != "SpikeEncode":
-                raise ConfigError(f"node {n.name!r}: its input is not produced by a SpikeEncode")
-            out[n.name] = src
-    return out
+    """Spiked projection name -> the neuron node that feeds it (`Graph.spiked_projections`)."""
+    return {n.name: src for n, src in graph.spiked_projections()}
 
 
 def _check_rate(value: Any, what: str, hi: float) -> float:
@@ -90,31 +81,17 @@ def _elem_bytes(graph: Graph, node: Node, role: str, dtypes: tuple[str, ...], fl
 
 
 def _param_bytes(graph: Graph, node: Node, float_bits: int, skip: tuple[str, ...] = ()) -> float:
-    total = 0.0
-    for role, (shape, dtypes) in node.op.param_shapes().items():
-        if role in skip:
-            continue
-        n = 1
-        for s in shape:
-            n *= s
-        total += n * _elem_bytes(graph, node, role, dtypes, float_bits)
-    return total
-
-
-def _state_elements(node: Node) -> int:
-    op = node.op
-    if node.op_type == "CausalConv1d":
-        return op.C * (op.K - 1)
-    if node.op_type == "SSMScan":
-        return op.H * op.P * op.N
-    return 0
+    """Bytes of the parameters a dense executor reads per step (`Op.param_reads`)."""
+    shapes = node.op.param_shapes()
+    return sum(n * _elem_bytes(graph, node, role, shapes[role][1], float_bits)
+               for role, n in node.op.param_reads().items() if role not in skip)
 
 
 def analytic_counters(graph: Graph, *, rate: float | None = None,
                       mean_spikes: float | None = None,
                       rates: Mapping[str, float] | None = None, lm_head: bool = True,
                       weight_reads: str = "per-spike", float_bits: int = 32,
-                      tokens: int = 1, meta: Mapping[str, Any] | None = None) -> CounterSet:
+                      tokens: int = 1, meta: Mapping[str, Any] | None = None) -> RunCounts:
     """Counters of `tokens` decoding steps of `graph` at a firing rate.
 
     Exactly one of: `rate` (R per micro-step slot, in [0, 1]), `mean_spikes` (m = sum|s|/d_in
@@ -157,19 +134,16 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
     encoder_sums = {enc.name: spike_sums[name] for name, enc in feeders.items()}
     counts = graph.counts(spike_sums)
 
-    layers: list[LayerCounters] = []
+    nodes: list[NodeCounts] = []
     for node in graph.nodes:
-        if node.op_type == "LMHead" and not lm_head:
+        op = node.op
+        if op.readout and not lm_head:
             continue
         c = counts[node.name]
-        op = node.op
-        if node.op_type == "Embedding":
-            dense_wb = op.d * _elem_bytes(graph, node, "weight", ("float32",), float_bits)
-        else:
-            dense_wb = _param_bytes(graph, node, float_bits)
+        dense_wb = _param_bytes(graph, node, float_bits)
         wb = dense_wb
         spikes = neuron_updates = 0.0
-        if node.op_type == "SpikedLinear":
+        if op.spike_inputs():
             w_elem = _elem_bytes(graph, node, "weight", op.param_shapes()["weight"][1], float_bits)
             scale_b = _param_bytes(graph, node, float_bits, skip=("weight",))
             D = feeders[node.name].op.D
@@ -177,19 +151,18 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
                 wb = c.acs * w_elem + scale_b
             else:
                 wb = spike_sums[node.name] / D * op.d_out * w_elem + scale_b
-        elif node.op_type == "SpikeEncode":
+        elif op.emits_spikes:
             spikes = encoder_sums.get(node.name, 0.0)
             neuron_updates = op.neuron_updates()
-        state_b = _state_elements(node) * float_bits / 8
+        state_b = op.state_elements() * float_bits / 8
         k = tokens
-        layers.append(LayerCounters(
-            name=node.name, op=node.op_type, block=node.block,
+        nodes.append(NodeCounts(node.name, node.op_type, node.block, Counts(
             acs=c.acs * k, macs=c.macs * k, dense_macs=c.dense_macs * k, dense_acs=c.dense_acs * k,
             spikes=spikes * k, neuron_updates=neuron_updates * k,
             weight_bytes_read=wb * k, dense_weight_bytes_read=dense_wb * k,
             state_bytes_read=state_b * k, state_bytes_written=state_b * k,
             dense_state_bytes_read=state_b * k, dense_state_bytes_written=state_b * k,
-            spike_messages=spikes * k))
+            spike_messages=spikes * k)))
     Ds = sorted({enc.op.D for enc in feeders.values()})
     info: dict[str, Any] = {
         "mode": "analytic", "lm_head": lm_head, "D": Ds[0] if len(Ds) == 1 else Ds,
@@ -200,13 +173,13 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
         "node_rates": node_rates if rates is not None else None, "weight_reads": weight_reads, "float_bits": float_bits,
     }
     info.update(meta or {})
-    return CounterSet(tuple(layers), tokens=tokens, time_s=None, clock_hz=None, meta=info)
+    return RunCounts(tuple(nodes), tokens=tokens, time_s=None, clock_hz=None, meta=info)
 
 
-def rates_from_counters(graph: Graph, measured: CounterSet) -> dict[str, float]:
+def rates_from_counters(graph: Graph, measured: RunCounts) -> dict[str, float]:
     """Per-node firing rates R that reproduce a measured run's ACs: for every SpikedLinear
     node, R = acs / (tokens * d_out * d_in * D) (raises ConfigError when a node is absent)."""
-    by_name = {l.name: l for l in measured.layers}
+    by_name = {n.name: n for n in measured.nodes}
     out: dict[str, float] = {}
     for name, enc in spike_inputs(graph).items():
         rec = by_name.get(name)
@@ -223,7 +196,7 @@ def rates_from_neurons(graph: Graph, neuron_rates: Mapping[str, float]) -> dict[
     `backbone.layers.{i}.mixer.{in,out}_proj_neuron`, as `snncompile evaluate` reports them):
     {SpikedLinear node: R of the neuron feeding it}. Raises ConfigError when a spiked node has
     no measured neuron or a neuron matches no node."""
-    from snncompile.export import neuron_node_name
+    from snncompile.frontend import neuron_node_name
 
     by_encoder: dict[str, float] = {}
     for module, r in neuron_rates.items():

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping
 
-from snncompile.energy.counters import CounterSet, LayerCounters
+from snncompile.ir.counts import NodeCounts, RunCounts
 from snncompile.energy.table import COMPONENTS, PRICES, CostTable
 
 PJ_PER_J = 1e12
@@ -76,7 +76,7 @@ def sum_energy(items: Iterable[Energy]) -> Energy:
 class LayerEnergy:
     """One node: its counters, SNN energy and dense (ANN) baseline energy."""
 
-    counters: LayerCounters
+    counters: NodeCounts
     snn: Energy
     ann: Energy
 
@@ -118,7 +118,7 @@ class EnergyReport:
     """The priced run. All energies in pJ over `counters.tokens` tokens."""
 
     table: CostTable
-    counters: CounterSet
+    counters: RunCounts
     layers: tuple[LayerEnergy, ...]
     unpriced: Mapping[str, float]
     notes: tuple[str, ...]
@@ -180,7 +180,7 @@ class EnergyReport:
         return groups
 
 
-def _snn_energy(c: LayerCounters, t: CostTable, static_pj: float) -> Energy:
+def _snn_energy(c: NodeCounts, t: CostTable, static_pj: float) -> Energy:
     p = t.per_unit
     return Energy(
         ac=p("ac") * c.acs,
@@ -193,7 +193,7 @@ def _snn_energy(c: LayerCounters, t: CostTable, static_pj: float) -> Energy:
     )
 
 
-def _ann_energy(c: LayerCounters, t: CostTable) -> Energy:
+def _ann_energy(c: NodeCounts, t: CostTable) -> Energy:
     p = t.per_unit
     dense_wb = c.dense_weight_bytes_read or 0
     return Energy(
@@ -204,9 +204,9 @@ def _ann_energy(c: LayerCounters, t: CostTable) -> Energy:
     )
 
 
-def price(counters: CounterSet, table: CostTable) -> EnergyReport:
+def price(counters: RunCounts, table: CostTable) -> EnergyReport:
     """Price `counters` with `table` (pure: no I/O, inputs untouched)."""
-    layers = counters.layers
+    layers = counters.nodes
     notes: list[str] = []
     static_w = table.per_unit("static_power")
     static_total_pj = 0.0

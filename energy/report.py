@@ -23,7 +23,7 @@ import math
 from typing import Any, Mapping
 
 from snncompile.atomic import atomic_path
-from snncompile.energy.counters import LayerCounters
+from snncompile.ir.counts import NodeCounts
 from snncompile.energy.price import Energy, EnergyReport
 from snncompile.energy.table import COMPONENTS
 
@@ -40,7 +40,7 @@ def _ratio(ann: float, snn: float) -> float | None:
     return ann / snn if snn > 0 else None
 
 
-def _counts(items: list[LayerCounters]) -> dict[str, float | None]:
+def _counts(items: list[NodeCounts]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for k in COUNT_KEYS:
         vals = [getattr(c, k) for c in items]

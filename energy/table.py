@@ -21,10 +21,12 @@ A table is a TOML file (format `snncompile-cost/1`):
     source = "..."
 
 A table whose constants use `from_hardware` names its default accumulate-core preset at the
-top (`hardware = "default"`); the value is read from the hardware dict given to `load_table`
-(in measured mode: the `hardware` entry of sim.json, so the table follows the simulated chip),
-else from that preset (`snncompile.backends.accum.hardware.HardwareSpec`). One number, one
-place: the hardware file.
+top (`hardware = "default"`); the value is read from the hardware description given to
+`load_table(..., hardware=...)` as data (a HardwareSpec dict; in measured mode the `hardware`
+entry of sim.json, so the table follows the simulated chip). The energy package never loads a
+hardware preset itself: `hardware_preset(name)` tells the caller (CLI, demo, sweep) which
+preset the table defaults to, and the caller resolves it. One number, one place: the hardware
+file.
 
     [prices]                       # which constant prices which counter
     ac = "fp32_add"
@@ -160,18 +162,44 @@ def table_path(name_or_path: str | Path) -> Path:
     return bundled
 
 
-def load_table(name_or_path: str | Path,
-               hardware: Mapping[str, Any] | None = None) -> CostTable:
-    """Read and validate a cost table (bundled name or file path); raises CostTableError.
-    `hardware` (a HardwareSpec dict) resolves `from_hardware` constants."""
+def _read(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
     path = table_path(name_or_path)
     try:
-        data = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise CostTableError(f"cost table {path.name}: not valid TOML ({exc})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CostTableError(f"cost table {path.name}: cannot be read ({exc})") from None
+
+
+def load_table(name_or_path: str | Path,
+               hardware: Mapping[str, Any] | None = None) -> CostTable:
+    """Read and validate a cost table (bundled name or file path); raises CostTableError.
+    `hardware` (a HardwareSpec dict) resolves `from_hardware` constants; a table that has
+    such constants needs it (see `hardware_preset`)."""
+    path, data = _read(name_or_path)
     return parse_table(data, where=path.name, path=str(path), hardware=hardware)
+
+
+def hardware_preset(name_or_path: str | Path) -> str | None:
+    """The accumulate-core preset a table prices from when no hardware description is given
+    (its top-level `hardware`), or None when no constant uses `from_hardware`. The caller
+    loads the preset and passes its dict to `load_table(..., hardware=...)`."""
+    path, data = _read(name_or_path)
+    return _table_preset(data, path.name)
+
+
+def _table_preset(data: Mapping[str, Any], where: str) -> str | None:
+    raw = data.get("constants")
+    uses_hw = isinstance(raw, dict) and any(
+        isinstance(e, dict) and "from_hardware" in e for e in raw.values())
+    if not uses_hw:
+        return None
+    preset = data.get("hardware")
+    if not isinstance(preset, str) or not preset:
+        raise CostTableError(f"cost table {where}: hardware must name an accum preset when "
+                             f"constants use from_hardware, got {preset!r}")
+    return preset
 
 
 def _number(where: str, field_name: str, v: Any, *, integer: bool = False) -> float:
@@ -199,18 +227,6 @@ def _hardware_value(hw: Mapping[str, Any], dotted: str, where: str, field_name: 
                                  "of the hardware description")
         node = node[part]
     return float(_number(where, f"{field_name} ({dotted})", node))
-
-
-def _default_hardware(preset: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(preset, str) or not preset:
-        raise CostTableError(f"cost table {where}: hardware must name an accum preset when "
-                             f"constants use from_hardware, got {preset!r}")
-    from snncompile.backends.accum.hardware import HardwareSpec
-    from snncompile.errors import HardwareSpecError
-    try:
-        return HardwareSpec.load(preset).to_dict()
-    except HardwareSpecError as exc:
-        raise CostTableError(f"cost table {where}: hardware = {preset!r}: {exc}") from None
 
 
 def _resolve_constants(raw: Any, where: str, hardware: Any = None) -> dict[str, Constant]:
@@ -342,14 +358,14 @@ def parse_table(data: Mapping[str, Any], *, where: str = "<table>", path: str = 
         raise CostTableError(f"cost table {where}: format must be {FORMAT!r}, got {fmt!r}")
     name = _string(where, "name", data.get("name"))
     description = _string(where, "description", data.get("description"))
-    cache: dict[str, Mapping[str, Any]] = {}
 
     def hw() -> Mapping[str, Any]:
         if hardware is not None:
             return hardware
-        if "hw" not in cache:
-            cache["hw"] = _default_hardware(data.get("hardware"), where)
-        return cache["hw"]
+        preset = _table_preset(data, where)
+        raise CostTableError(f"cost table {where}: its from_hardware constants need the hardware "
+                             f"description: pass hardware= (a HardwareSpec dict; this table's "
+                             f"default is the accum preset {preset!r})")
 
     constants = _resolve_constants(data.get("constants"), where, hw)
     prices = _resolve_prices(data.get("prices"), constants, where)

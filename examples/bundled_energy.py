@@ -24,12 +24,12 @@ from snncompile.atomic import write_text_atomic
 from snncompile.backends import get_backend
 from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.data.corpus import load_split
-from snncompile.energy import (analytic_counters, parse_sim, price, rates_from_neurons,
+from snncompile.energy import (analytic_counters, price, rates_from_neurons,
                                spiking_graph)
 from snncompile.energy.table import load_table
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
 from snncompile.models.checkpoint import load_checkpoint
-from snncompile.simulator import Simulator, sim_json
+from snncompile.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENT = ROOT / "examples" / "models" / "student"
@@ -39,6 +39,7 @@ PRESETS = ("paper-45nm", "horowitz-45nm")
 def analytic(config, neuron_rates) -> list[dict]:
     graph = spiking_graph(config)
     rates = rates_from_neurons(graph, neuron_rates)
+    readout = {n.name: n.op.readout for n in graph.nodes}
     rows = []
     for lm_head in (True, False):
         counters = analytic_counters(graph, rates=rates, lm_head=lm_head)
@@ -58,22 +59,23 @@ def measured(model, n_bytes: int) -> tuple[list[dict], dict]:
     tokens = [int(t) for t in load_split().val[:n_bytes]]
     sim = Simulator(program)
     sim.run(tokens)
-    doc = sim_json(sim.counters, program.hardware, "student", "")
-    counters = parse_sim(doc)
+    counters = sim.run_counts_from_tally(program="student")
+    readout = {n.name: n.op.readout for n in graph.nodes}
     rows = []
     for lm_head in (True, False):
-        c = counters if lm_head else counters.without_ops(["LMHead"])
+        c = counters if lm_head else counters.select(lambda n: not readout[n.name])
         for preset in PRESETS + ("accum",):
-            rep = price(c, load_table(preset, hardware=doc["hardware"]))
+            rep = price(c, load_table(preset, hardware=counters.meta["hardware"]))
             t = counters.tokens
             rows.append({"mode": f"measured (simulator, {t} validation bytes)", "preset": preset,
                          "lm_head": lm_head, "acs": c.total("acs") / t,
                          "macs": c.total("macs") / t, "e_snn_pj": rep.snn.total / t,
                          "e_ann_pj": rep.ann.total / t, "ratio": rep.ratio})
-    spikes = sum(l.spikes for l in counters.layers if l.op == "SpikeEncode")
-    slots = sum(l.neuron_updates for l in counters.layers if l.op == "SpikeEncode")
+    neurons = {n.name for n in graph.neurons()}
+    spikes = sum(n.spikes for n in counters.nodes if n.name in neurons)
+    slots = sum(n.neuron_updates for n in counters.nodes if n.name in neurons)
     info = {"tokens": counters.tokens, "firing_rate": spikes / slots,
-            "cycles_per_token": sim.counters.cycles / counters.tokens}
+            "cycles_per_token": counters.total("cycles") / counters.tokens}
     return rows, info
 
 

@@ -1,6 +1,8 @@
-"""Simulator counters: per layer (graph node) and per core, int64, totals over all tokens.
+"""The simulator's tally: int64 counters per node and per core, totals over all tokens.
 
-Per-layer keys are exactly those of the sim.json schema (docs/architecture.md):
+The hot loop adds into these arrays; `Tally.run_counts(...)` turns them into the one public
+record, `snncompile.ir.counts.RunCounts` (what energy pricing, sweeps and sim.json read).
+Per-node keys (the sim.json layer record, docs/architecture.md):
 
   acs                 accumulates (SpikedLinear: d_out * sum|s|; Add: d)
   macs                multiply-accumulates executed (dense unit; Op.counts)
@@ -34,8 +36,8 @@ KC = {k: i for i, k in enumerate(CORE_KEYS)}
 
 
 @dataclass
-class SimCounters:
-    """Counters of a simulation (totals over `tokens` tokens)."""
+class Tally:
+    """The simulator's running int64 counters (totals over `tokens` tokens)."""
 
     names: tuple[str, ...]
     ops: tuple[str, ...]
@@ -56,8 +58,8 @@ class SimCounters:
         self.cores[:] = 0
         self.tokens = 0
 
-    def copy(self) -> "SimCounters":
-        return SimCounters(self.names, self.ops, self.blocks, self.n_cores, self.layers.copy(),
+    def copy(self) -> "Tally":
+        return Tally(self.names, self.ops, self.blocks, self.n_cores, self.layers.copy(),
                            self.cores.copy(), self.tokens)
 
     @property

@@ -1,40 +1,42 @@
-"""The simulator engine: run a lowered Program token by token, counting everything.
+"""The simulator: the NumPy executor with the spiking ops run on the cores, counting everything.
 
-`Simulator(program)` walks the graph's nodes in order (like the reference interpreter) and
-dispatches by op type:
+`Simulator(program)` is `simulator.executor.NumpyExecutor` (the IR's shared walk) with two
+runners overridden:
   SpikeEncode   levels s = clip(round_half_even(x / theta), lo, hi) (kernels.encode_levels);
   SpikedLinear  event-driven on the cores: kernels.accumulate_binary (D micro-steps of signed
                 spikes) or accumulate_graded (one event per non-zero input), int32
                 accumulators, then y = (input_scale * weight_scale) * acc in float64, exactly
                 as the reference interpreter scales; cycles, messages and hops from
-                simulator.timing.spiked_layer_cost on the program's mapping;
-  anything else the dense unit, NumPy float64 (simulator.dense), counted from Op.counts.
-Errors are re-raised as SimulationError naming the node. Per-token constants (dense MACs,
-parameter bytes, dense cycles, values sent between hosts) are precomputed once per node; the
-per-token cost of counting is a handful of vector adds plus the per-spike kernel counters.
+                simulator.timing.spiked_layer_cost on the program's mapping.
+Every other op runs the executor's float64 runner on the dense unit and is counted from the
+op's own facts (`Op.counts`, `param_reads`, `state_elements`, `dense_work`). Per-token
+constants (dense MACs, parameter bytes, dense cycles, values sent between hosts) are
+precomputed once per node; the per-token cost of counting is one vector add plus the
+per-spike kernel counters.
 
 API: `Simulator(program, encoding=None)`; `reset()`; `step(token, keep_values=False) -> logits`
 (float64 (V,)); `run(tokens) -> [logits]`; `generate(prompt_ids, max_new_tokens,
-on_token=None) -> [ids]` (greedy over the real vocabulary, as ReferenceInterpreter.generate);
-`counters` (SimCounters, totals since the last reset); `values` (after keep_values: every
-value, plus `<node>.acc` integer accumulators and `<node>.frames` binary spike trains).
+on_token=None) -> [ids]` (greedy over the real vocabulary, as the reference's protocol);
+`counters` -> `RunCounts` (totals since the last reset, with the dense twin's fields);
+`tally` (the raw int64 arrays); `values` (after keep_values: every value, plus `<node>.acc`
+integer accumulators and `<node>.frames` binary spike trains).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from snncompile.backends.accum.program import Program
-from snncompile.errors import SimulationError, SnnCompileError
-from snncompile.simulator import dense, timing
-from snncompile.simulator.counters import CORE_KEYS, LAYER_KEYS, KC, K, SimCounters
+from snncompile.errors import SimulationError
+from snncompile.ir.counts import Counts, NodeCounts, RunCounts
+from snncompile.simulator import timing
+from snncompile.simulator.counters import CORE_KEYS, LAYER_KEYS, KC, K, Tally
+from snncompile.simulator.executor import NumpyExecutor
 from snncompile.simulator.kernels import (accumulate_binary, accumulate_graded, encode_levels,
                                           spike_frames)
-
-_BIG = 1 << 24  # params with more elements stay in their stored dtype (Embedding, LMHead)
 
 
 class SpikedLayer:
@@ -101,8 +103,10 @@ class SpikedLayer:
         return self.scale * self.acc.astype(np.float64)
 
 
-class Simulator:
+class Simulator(NumpyExecutor):
     """Cycle-counting simulator of a Program on its HardwareSpec (module docstring)."""
+
+    counting = False  # the tally counts; the walk's per-op accounting is not needed
 
     def __init__(self, program: Program, encoding: str | None = None) -> None:
         hw = program.hardware
@@ -112,63 +116,31 @@ class Simulator:
         if self.encoding not in ("binary", "graded"):
             raise SimulationError(f"encoding must be 'binary' or 'graded', got {self.encoding!r}")
         g = program.graph
-        self.graph = g
+        super().__init__(g)
         self.nodes = list(g.nodes)
-        names = tuple(n.name for n in self.nodes)
-        self.counters = SimCounters(names, tuple(n.op_type for n in self.nodes),
-                                    tuple(n.block for n in self.nodes), hw.cores)
-        cfg = g.metadata.get("config") or {}
-        self.vocab_size = int(cfg.get("vocab_size", 0)) or None
+        self.row = {n.name: i for i, n in enumerate(self.nodes)}
+        self.tally = Tally(tuple(n.name for n in self.nodes), tuple(n.op_type for n in self.nodes),
+                           tuple(n.block for n in self.nodes), hw.cores)
         self._static = np.zeros((len(self.nodes), len(LAYER_KEYS)), np.int64)
         self._static_cores = np.zeros((hw.cores, len(CORE_KEYS)), np.int64)
-        self._params: list[dict[str, np.ndarray]] = []
-        self._plans: dict[int, SpikedLayer] = {}
-        self._steps = {}
-        cast: dict[str, np.ndarray] = {}
+        self._plans: dict[str, SpikedLayer] = {}
         producers = g.producers()
         shapes = g.value_shapes()
         hosts = program.mapping.hosts
+        setups = {"SpikeEncode": self._setup_encoder, "SpikedLinear": self._setup_spiked}
         for i, n in enumerate(self.nodes):
-            p: dict[str, np.ndarray] = {}
-            for role, pname in n.params.items():
-                arr = g.params[pname]
-                if n.op_type == "SpikedLinear" or arr.size > _BIG:
-                    p[role] = arr
-                else:
-                    if pname not in cast:
-                        cast[pname] = np.asarray(arr, np.float64)
-                    p[role] = cast[pname]
-            self._params.append(p)
-            if n.op_type == "SpikeEncode" and self.encoding == "graded":
-                top = (1 << (hw.payload_bits - 1)) - 1
-                if n.op.D > top:
-                    raise SimulationError(f"node {n.name!r}: spike level D={n.op.D} does not fit "
-                                          f"a {hw.payload_bits}-bit graded payload "
-                                          f"(spikes.payload_bits)")
-            if n.op_type == "SpikedLinear":
-                self._plans[i] = self._spiked_plan(n, hosts, p)
-            elif n.op_type != "SpikeEncode" and n.op_type not in dense.RUNNERS:
-                raise SimulationError(f"node {n.name!r}: the simulator has no rule for "
-                                      f"{n.op_type}")
-            self._static_counts(i, n, producers, shapes, hosts)
-        self.values: dict[str, np.ndarray] | None = None
+            in_hops = self._transfers(i, n, producers, shapes, hosts)
+            setup = setups.get(n.op_type, self._setup_dense)
+            setup(i, n, hosts[n.name], in_hops)
         self.reset()
 
-    # -- setup -------------------------------------------------------------------------------
-    def _spiked_plan(self, n, hosts, params) -> SpikedLayer:
-        lm = self.program.mapping.layer(n.name)
-        scale = n.op.input_scale * np.asarray(params["weight_scale"], np.float64)
-        return SpikedLayer(self.program.weight_t(n.name), scale, lm, hosts[n.name], self.hw,
-                           self.encoding)
-
-    def _static_counts(self, i, n, producers, shapes, hosts) -> None:
-        """Per-token counters that do not depend on the data (module docstring)."""
-        hw, op, row = self.hw, n.op, self._static[i]
-        db, sb = hw.dense_bytes, hw.state_bytes
-        host = hosts[n.name]
-        # dense values arriving from other hosts (per-core dense units only)
+    # -- setup: per-token constants ----------------------------------------------------------
+    def _transfers(self, i, n, producers, shapes, hosts) -> int:
+        """Dense values arriving from other hosts (per-core dense units only); returns the
+        largest hop distance an input travels."""
+        hw, row, host = self.hw, self._static[i], hosts[n.name]
         in_hops = 0
-        for v, kind in zip(n.inputs, op.in_kinds):
+        for v, kind in zip(n.inputs, n.op.in_kinds):
             src = producers.get(v)
             if src is None or kind != "float":
                 continue
@@ -178,136 +150,111 @@ class Simulator:
                 row[K["spike_messages"]] += size
                 row[K["noc_hops"]] += size * h
                 in_hops = max(in_hops, h)
-        if n.op_type == "SpikedLinear":
-            row[K["dense_macs"]] = op.d_out * op.d_in
-            return
-        if n.op_type == "SpikeEncode":
-            S = op.D if self.encoding == "binary" else 1
-            row[K["neuron_updates"]] = op.d * S
-            if self.encoding == "binary":  # membrane read-modify-write every micro-step
-                row[K["state_bytes_read"]] = op.d * S * sb
-                row[K["state_bytes_written"]] = op.d * S * sb
-            cyc = timing.encode_cycles(op.d, S, hw.dense_mac_lanes, hw.dense_pipeline_depth,
-                                       hw.hop_latency_cycles, in_hops)
-            row[K["cycles"]] = cyc
-            self._static_cores[host, KC["dense_cycles"]] += cyc
-            return
+        return in_hops
+
+    def _setup_dense(self, i, n, host, in_hops) -> None:
+        """A dense-unit op: counted from its facts."""
+        hw, op, row = self.hw, n.op, self._static[i]
+        db = hw.dense_bytes
         c = op.counts()
         row[K["macs"]] = c.macs
         row[K["acs"]] = c.acs
         row[K["dense_macs"]] = c.dense_macs
-        wbytes = 0
-        for role, (shape, _dt) in op.param_shapes().items():
-            size = int(np.prod(shape, dtype=np.int64))
-            if n.op_type == "Embedding":
-                size = op.d  # one row is read
-            wbytes += size * db
-        row[K["weight_bytes_read"]] = wbytes
-        if n.op_type == "CausalConv1d":
-            row[K["state_bytes_read"]] = row[K["state_bytes_written"]] = op.C * (op.K - 1) * db
-        elif n.op_type == "SSMScan":
-            row[K["state_bytes_read"]] = row[K["state_bytes_written"]] = op.H * op.P * op.N * db
-        if n.op_type == "Split":
-            work = 0
-        elif n.op_type == "Embedding":
-            work = op.d
-        else:
-            work = int(c.macs + c.acs)
-        cyc = timing.dense_cycles(work, hw.dense_mac_lanes, hw.dense_pipeline_depth,
-                                  hw.hop_latency_cycles, in_hops)
+        row[K["weight_bytes_read"]] = sum(op.param_reads().values()) * db
+        state = op.state_elements() * db
+        row[K["state_bytes_read"]] = row[K["state_bytes_written"]] = state
+        cyc = timing.dense_cycles(int(op.dense_work()), hw.dense_mac_lanes,
+                                  hw.dense_pipeline_depth, hw.hop_latency_cycles, in_hops)
         row[K["cycles"]] = cyc
         self._static_cores[host, KC["dense_cycles"]] += cyc
 
-    def init_state(self) -> dict[str, np.ndarray]:
-        state: dict[str, np.ndarray] = {}
-        for n in self.nodes:
-            if n.op_type == "CausalConv1d":
-                state[n.name] = np.zeros((n.op.C, n.op.K - 1), np.float64)
-            elif n.op_type == "SSMScan":
-                state[n.name] = np.zeros((n.op.H, n.op.P, n.op.N), np.float64)
-            elif n.op.stateful:
-                raise SimulationError(f"node {n.name!r}: no state layout for {n.op_type}")
-        return state
+    def _setup_encoder(self, i, n, host, in_hops) -> None:
+        """A spike encoder on the dense unit: S = D micro-steps (binary) or 1 (graded)."""
+        hw, op, row = self.hw, n.op, self._static[i]
+        if self.encoding == "graded":
+            top = (1 << (hw.payload_bits - 1)) - 1
+            if op.D > top:
+                raise SimulationError(f"node {n.name!r}: spike level D={op.D} does not fit "
+                                      f"a {hw.payload_bits}-bit graded payload "
+                                      f"(spikes.payload_bits)")
+        S = op.D if self.encoding == "binary" else 1
+        row[K["neuron_updates"]] = op.d * S
+        if self.encoding == "binary":  # membrane read-modify-write every micro-step
+            row[K["state_bytes_read"]] = op.d * S * hw.state_bytes
+            row[K["state_bytes_written"]] = op.d * S * hw.state_bytes
+        cyc = timing.encode_cycles(op.d, S, hw.dense_mac_lanes, hw.dense_pipeline_depth,
+                                   hw.hop_latency_cycles, in_hops)
+        row[K["cycles"]] = cyc
+        self._static_cores[host, KC["dense_cycles"]] += cyc
+
+    def _setup_spiked(self, i, n, host, in_hops) -> None:
+        """A spiked projection on its tiles (SpikedLayer)."""
+        self._static[i, K["dense_macs"]] = n.op.counts(0).dense_macs
+        lm = self.program.mapping.layer(n.name)
+        scale = n.op.input_scale * np.asarray(self.p(n, "weight_scale"), np.float64)
+        self._plans[n.name] = SpikedLayer(self.program.weight_t(n.name), scale, lm, host,
+                                          self.hw, self.encoding)
 
     def spiked_layers(self) -> dict[str, SpikedLayer]:
         """The SpikedLayer of every SpikedLinear node (graph order), e.g. for benchmarks."""
-        return {self.nodes[i].name: layer for i, layer in sorted(self._plans.items())}
+        return dict(self._plans)
 
     def reset(self) -> None:
         """Zero the recurrent state and the counters."""
         self.state = self.init_state()
-        self.counters.reset()
+        self.tally.reset()
 
-    # -- the walk ----------------------------------------------------------------------------
-    def step(self, token: int, keep_values: bool = False) -> np.ndarray:
-        """One token: returns the logits (float64 (V,)); state and counters advance."""
-        if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)):
-            raise SimulationError(f"token must be an int, got {type(token).__name__}")
-        g = self.graph
-        values: dict[str, object] = {g.inputs[0]: int(token)}
-        layers, cores = self.counters.layers, self.counters.cores
-        layers += self._static
-        cores += self._static_cores
-        extra: dict[str, np.ndarray] = {}
-        for i, n in enumerate(self.nodes):
-            ins = [values[v] for v in n.inputs]
-            try:
-                if n.op_type == "SpikedLinear":
-                    outs = self._spiked(i, n, ins[0], layers, cores, extra if keep_values else None)
-                elif n.op_type == "SpikeEncode":
-                    outs = self._encode(i, n, ins[0], layers, extra if keep_values else None)
-                elif n.op_type in dense.STATEFUL:
-                    outs, self.state[n.name] = dense.RUNNERS[n.op_type](
-                        n.op, ins, self._params[i], self.state[n.name])
-                else:
-                    outs = dense.RUNNERS[n.op_type](n.op, ins, self._params[i], None)
-            except SnnCompileError as exc:
-                raise SimulationError(f"node {n.name!r} ({n.op_type}): {exc}") from exc
-            except (ValueError, IndexError, TypeError, FloatingPointError) as exc:
-                raise SimulationError(f"node {n.name!r} ({n.op_type}): "
-                                      f"{type(exc).__name__}: {exc}") from exc
-            values.update(zip(n.outputs, outs))
-        self.counters.tokens += 1
-        if keep_values:
-            self.values = {**values, **extra}  # type: ignore[dict-item]
-        return values[g.outputs[0]]  # type: ignore[return-value]
-
-    def _encode(self, i, n, x, layers, extra):
-        op = n.op
+    # -- the spiking ops -------------------------------------------------------------------
+    def run_SpikeEncode(self, n, ins, st):
+        op, x = n.op, ins[0]
         if not np.isfinite(x).all():
             raise SimulationError("non-finite input to the spike encoder")
         s = np.empty(op.d, np.int32)
         encode_levels(x, float(op.theta), op.lo, op.hi, s)
+        i = self.row[n.name]
         if self.encoding == "binary":
-            layers[i, K["spikes"]] += int(np.abs(s).sum())
+            self.tally.layers[i, K["spikes"]] += int(np.abs(s).sum())
         else:
-            layers[i, K["spikes"]] += int(np.count_nonzero(s))
-        if extra is not None:
-            extra[f"{n.name}.frames"] = spike_frames(s, op.D)
+            self.tally.layers[i, K["spikes"]] += int(np.count_nonzero(s))
+        if self._extra is not None:
+            self._extra[f"{n.name}.frames"] = spike_frames(s, op.D)
         return [s]
 
-    def _spiked(self, i, n, s, layers, cores, extra):
-        layer = self._plans[i]
-        y = layer.run(s, layers[i], cores)
-        if extra is not None:
-            extra[f"{n.name}.acc"] = layer.acc.copy()
+    def run_SpikedLinear(self, n, ins, st):
+        layer = self._plans[n.name]
+        y = layer.run(ins[0], self.tally.layers[self.row[n.name]], self.tally.cores)
+        if self._extra is not None:
+            self._extra[f"{n.name}.acc"] = layer.acc.copy()
         return [y]
 
-    # -- sequences ---------------------------------------------------------------------------
-    def run(self, tokens: Sequence[int], on_token: Callable[[int], None] | None = None
-            ) -> list[np.ndarray]:
+    # -- tokens ------------------------------------------------------------------------------
+    def step(self, token: int, keep_values: bool = False) -> np.ndarray:  # type: ignore[override]
+        """One token: returns the logits (float64 (V,)); state and counters advance."""
+        self.tally.layers += self._static
+        self.tally.cores += self._static_cores
+        try:
+            out, _ = self.walk(token, self.state, keep_values)
+        except BaseException:
+            self.tally.layers -= self._static
+            self.tally.cores -= self._static_cores
+            raise
+        self.tally.tokens += 1
+        return out
+
+    def run(self, tokens: Sequence[int],  # type: ignore[override]
+            on_token: Callable[[int], None] | None = None) -> list[np.ndarray]:
         """Feed `tokens` one by one (teacher forcing); returns the logits of each."""
         out = []
         for t in tokens:
-            out.append(self.step(int(t)))
+            out.append(self.step(t))
             if on_token is not None:
                 on_token(int(t))
         return out
 
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,  # type: ignore[override]
                  on_token: Callable[[int], None] | None = None) -> list[int]:
-        """Greedy continuation after the prompt (the reference's `generate` protocol: the
-        last new token is not fed back)."""
+        """Greedy continuation after the prompt (the last new token is not fed back); state
+        and counters continue from where they are."""
         if len(prompt_ids) == 0:
             raise SimulationError("generate: the prompt is empty")
         if max_new_tokens < 0:
@@ -315,8 +262,7 @@ class Simulator:
         logits = self.run(prompt_ids, on_token)[-1]
         new: list[int] = []
         for k in range(max_new_tokens):
-            lg = logits[: self.vocab_size] if self.vocab_size else logits
-            nxt = int(np.argmax(lg))
+            nxt = self.pick(logits, 0.0, None, k)
             new.append(nxt)
             if k == max_new_tokens - 1:
                 break
@@ -325,13 +271,56 @@ class Simulator:
                 on_token(nxt)
         return new
 
+    # -- the record --------------------------------------------------------------------------
+    @property
+    def counters(self) -> RunCounts:
+        """The tally as the one counter record, with the dense twin's fields (below)."""
+        return self.run_counts_from_tally()
+
+    def run_counts_from_tally(self, **meta: Any) -> RunCounts:
+        """RunCounts of the tokens since the last reset.
+
+        The dense (ANN) twin of each node: ops the SNN runs as the dense model does keep
+        their measured weight and state traffic and their ACs (residual adds); a spiked
+        projection's dense twin reads each weight once per token at the chip's weight width
+        (`core.weight_bits`) and keeps no state; a neuron has no dense twin."""
+        t, hw = self.tally, self.hw
+        nodes = []
+        for i, n in enumerate(self.nodes):
+            vals = {k: int(t.layers[i, j]) for j, k in enumerate(LAYER_KEYS)}
+            op = n.op
+            if op.spike_inputs():
+                dense = {"dense_acs": 0, "dense_state_bytes_read": 0,
+                         "dense_state_bytes_written": 0,
+                         "dense_weight_bytes_read":
+                             _bytes(op.param_reads().get("weight", 0) * t.tokens * hw.weight_bits)}
+            elif op.emits_spikes:
+                dense = {"dense_acs": 0, "dense_state_bytes_read": 0,
+                         "dense_state_bytes_written": 0, "dense_weight_bytes_read": 0}
+            else:
+                dense = {"dense_acs": vals["acs"],
+                         "dense_state_bytes_read": vals["state_bytes_read"],
+                         "dense_state_bytes_written": vals["state_bytes_written"],
+                         "dense_weight_bytes_read": vals["weight_bytes_read"]}
+            nodes.append(NodeCounts(n.name, n.op_type, n.block, Counts(**vals, **dense)))
+        cycles = t.cycles
+        info = {"mode": "measured", "program": self.program.name, "hardware": hw.to_dict(),
+                "encoding": self.encoding, **meta}
+        return RunCounts(tuple(nodes), tokens=t.tokens, time_s=cycles / hw.clock_hz,
+                         clock_hz=hw.clock_hz, cores=tuple(t.core_dicts(hw)), meta=info)
+
+
+def _bytes(bits: int) -> int | float:
+    """Bytes of `bits` bits: an int when whole."""
+    return bits // 8 if bits % 8 == 0 else bits / 8
+
 
 @dataclass
 class SimResult:
     """What `run` returns: logits per fed token and the counters."""
 
     logits: list[np.ndarray]
-    counters: SimCounters
+    counters: RunCounts
 
 
 def run(program: Program, tokens: Sequence[int], encoding: str | None = None) -> SimResult:

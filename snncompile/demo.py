@@ -78,7 +78,6 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
     from snncompile.backends.accum.report import mapping_report
     from snncompile.backends.reference import ReferenceInterpreter
     from snncompile.data.tokenizer import decode, encode
-    from snncompile.energy import read_sim_json
     from snncompile.energy import report as energy_report
     from snncompile.energy.plot import write_png
     from snncompile.energy.price import price
@@ -128,12 +127,11 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
                 f"simulator continuation {decode(sim_new)!r} differs from the reference "
                 f"interpreter's {decode(ref_new)!r} on the same lowered program")
         continuation = decode(sim_new)
-        doc = sim_json(sim.counters, program.hardware, "prog", prompt + continuation,
-                       encoding=sim.encoding, prompt=prompt, continuation=continuation,
-                       wall_time_s=wall["simulate"])
-        write_sim_json(tmp / "sim.json", doc)
-
-        counters = read_sim_json(tmp / "sim.json")
+        counters = sim.run_counts_from_tally(program="prog", source="sim.json",
+                                             text=prompt + continuation)
+        write_sim_json(tmp / "sim.json", sim_json(
+            counters, text=prompt + continuation, prompt=prompt, continuation=continuation,
+            wall_time_s=wall["simulate"]))
         energies: list[PresetSummary] = []
         for name, table in zip(presets, tables):
             rep = price(counters, table)
@@ -148,11 +146,13 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
                 ratio_basis=rep.ratio_basis,
                 components_pj_per_token={k: v / t for k, v in rep.snn.as_dict().items()}))
 
-        c = sim.counters
+        c = counters
         tot = c.totals()
         n_tok = max(c.tokens, 1)
-        spikes = sum(l["spikes"] for l in doc["layers"] if l["op"] == "SpikeEncode")
-        slots = sum(l.get("neuron_updates", 0) for l in doc["layers"] if l["op"] == "SpikeEncode")
+        cycles = c.total("cycles")
+        neurons = {n.name for n in program.graph.neurons()}
+        spikes = sum(n.spikes for n in c.nodes if n.name in neurons)
+        slots = sum(n.neuron_updates for n in c.nodes if n.name in neurons)
         summary = DemoSummary(
             checkpoint=str(ckpt), output=str(Path(out_dir)), prompt=prompt,
             tokens_generated=len(sim_new), continuation_float=decode(float_new),
@@ -161,9 +161,9 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
             quantized_matches_float=list(float_new) == list(ref_new),
             export_max_abs_logit_diff=float(exp.max_abs_diff or 0.0),
             cores_used=int(mapping.get("cores_used", 0)),
-            cycles_per_token=c.cycles / n_tok,
-            simulated_time_per_token_s=c.cycles / program.hardware.clock_hz / n_tok,
-            acs_per_token=tot["acs"] / n_tok, macs_per_token=tot["macs"] / n_tok,
+            cycles_per_token=cycles / n_tok,
+            simulated_time_per_token_s=cycles / program.hardware.clock_hz / n_tok,
+            acs_per_token=tot.acs / n_tok, macs_per_token=tot.macs / n_tok,
             firing_rate=spikes / slots if slots else 0.0,
             wall_s=wall, energy=energies)
         summary.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())

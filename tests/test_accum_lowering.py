@@ -15,14 +15,11 @@ from snncompile.backends.accum.mapping import estimate_traffic
 from snncompile.backends.accum.partition import LayerTiles, pack, tile_sram
 from snncompile.backends.accum.placement import place, snake_order, weighted_median
 from snncompile.backends.accum.report import mapping_report
-from snncompile.backends.accum.synthetic import random_state_dict
 from snncompile.backends.accum.tiling import balanced_splits, tile_projection
 from snncompile.errors import HardwareFitError, SimulationError
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
+from snncompile.frontend.synthetic import random_state_dict
 from snncompile.models.config import PUBLIC_CONFIGS, SpikingMambaConfig
-
-CFG = SpikingMambaConfig(d_model=32, n_layer=2, vocab_size=64, d_state=8, headdim=16,
-                         spiking=True)
 
 
 def _hw(name="default", **kw):
@@ -92,8 +89,8 @@ def _tiled(cfg, hw, spi=1.0):
             for n in g.nodes if n.op_type == "SpikedLinear"]
 
 
-def test_pack_respects_capacity_and_blocks():
-    layers = _tiled(CFG, TINY)
+def test_pack_respects_capacity_and_blocks(spiking_config):
+    layers = _tiled(spiking_config, TINY)
     bins = pack(layers, TINY)
     assert len(bins) > len(layers)  # several tiles per layer on this chip
     tiles = [layer.grid.tiles() for layer in layers]
@@ -107,10 +104,10 @@ def test_pack_respects_capacity_and_blocks():
     assert seen == {(li, ti) for li, t in enumerate(tiles) for ti in range(len(t))}
 
 
-def test_pack_fit_error_names_the_layer():
+def test_pack_fit_error_names_the_layer(spiking_config):
     hw = HardwareSpec.load("small")
     with pytest.raises(HardwareFitError) as exc:
-        pack(_tiled(CFG, hw), hw)
+        pack(_tiled(spiking_config, hw), hw)
     msg = str(exc.value)
     assert "layers.1." in msg and "cores" in msg and "needs" in msg
 
@@ -160,8 +157,8 @@ def test_placement_beats_row_major_on_a_big_model():
     assert m.estimate["cores_used"] == len({c for lm in m.layers for c in lm.tile_cores})
 
 
-def test_lower_program_and_folder_round_trip(tmp_path):
-    g = build_graph(CFG, random_state_dict(CFG, 0))
+def test_lower_program_and_folder_round_trip(tmp_path, spiking_config):
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 0))
     prog = get_backend("accum").lower(g, TINY, source="test")
     assert isinstance(get_backend("accum"), AccumBackend)
     prog.graph.verify()
@@ -206,10 +203,10 @@ def test_lower_program_and_folder_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["prog"]
 
 
-def test_program_load_errors(tmp_path):
+def test_program_load_errors(tmp_path, spiking_config):
     with pytest.raises(SimulationError, match="no such directory"):
         Program.load(tmp_path / "nope")
-    g = build_graph(CFG, random_state_dict(CFG, 0))
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 0))
     prog = AccumBackend().lower(g, "default")
     out = prog.save(tmp_path / "p")
     (out / "mapping.json").write_text("{")
@@ -227,8 +224,8 @@ def test_program_load_errors(tmp_path):
         Program.load(out)
 
 
-def test_lower_fit_error_and_bits_mismatch():
-    g = build_graph(CFG, random_state_dict(CFG, 0))
+def test_lower_fit_error_and_bits_mismatch(spiking_config):
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 0))
     with pytest.raises(HardwareFitError, match=r"layers\.1\.in_proj"):
         AccumBackend().lower(g, "small")
     from snncompile.passes import quantize_weights
@@ -240,8 +237,8 @@ def test_lower_fit_error_and_bits_mismatch():
     assert np.abs(w).max() == 7
 
 
-def test_mapping_report_and_traffic():
-    g = build_graph(CFG, random_state_dict(CFG, 0))
+def test_mapping_report_and_traffic(spiking_config):
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 0))
     prog = AccumBackend().lower(g, TINY)
     rep = mapping_report(prog)
     assert rep["cores_used"] == len({c for lm in prog.mapping.layers for c in lm.tile_cores})

@@ -11,20 +11,14 @@ import torch
 from snncompile.errors import CheckpointError, ConfigError
 from snncompile.models.checkpoint import (load_checkpoint, load_config, load_state_dict,
                                           save_checkpoint)
-from snncompile.models.config import NeuronConfig, SpikingMambaConfig
+from snncompile.models.config import NeuronConfig
 from snncompile.models.lm import SpikingMambaLM
 
 
-def tiny(**kw) -> SpikingMambaConfig:
-    base = dict(d_model=16, n_layer=2, vocab_size=37, d_state=8, headdim=8, chunk_size=4)
-    base.update(kw)
-    return SpikingMambaConfig(**base)
-
-
 @pytest.fixture()
-def dense(tmp_path):
+def dense(tmp_path, tiny_config):
     torch.manual_seed(0)
-    model = SpikingMambaLM(tiny()).eval()
+    model = SpikingMambaLM(tiny_config()).eval()
     return model, save_checkpoint(model, tmp_path / "dense")
 
 
@@ -33,11 +27,11 @@ IDS = torch.tensor([[1, 5, 9, 36, 0, 2]])
 
 @pytest.mark.parametrize("fmt,file", [("bin", "pytorch_model.bin"),
                                       ("safetensors", "model.safetensors")])
-def test_round_trip_spiking_student(tmp_path, fmt, file):
+def test_round_trip_spiking_student(tmp_path, fmt, file, tiny_config):
     torch.manual_seed(0)
-    cfg = tiny(spiking=True, sgc=True, sgc_mode="branch", sgc_weight=0.2, dt_max=0.2,
-               neuron=NeuronConfig(kind="ilif", D=3, theta=0.7),
-               layer_neurons=(None, NeuronConfig(kind="lif", theta=0.4)))
+    cfg = tiny_config(spiking=True, sgc=True, sgc_mode="branch", sgc_weight=0.2, dt_max=0.2,
+                      neuron=NeuronConfig(kind="ilif", D=3, theta=0.7),
+                      layer_neurons=(None, NeuronConfig(kind="lif", theta=0.4)))
     model = SpikingMambaLM(cfg).eval()
     with torch.no_grad():
         model.backbone.layers[1].mixer.out_proj_neuron.theta.fill_(0.123)
@@ -190,9 +184,9 @@ def test_unexpected_key(dense):
         load_checkpoint(folder)
 
 
-def test_dense_weights_with_spiking_config_miss_thresholds(dense):
+def test_dense_weights_with_spiking_config_miss_thresholds(dense, tiny_config):
     _, folder = dense
-    cfg = tiny(spiking=True).to_mamba_ssm_dict()
+    cfg = tiny_config(spiking=True).to_mamba_ssm_dict()
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="missing key .*_neuron.theta"):
         load_checkpoint(folder)
@@ -225,9 +219,9 @@ def test_tied_head_that_differs(dense):
         load_checkpoint(folder)
 
 
-def test_safetensors_preferred_when_both_exist(tmp_path, dense):
+def test_safetensors_preferred_when_both_exist(tmp_path, dense, tiny_config):
     model, folder = dense
-    other = save_checkpoint(SpikingMambaLM(tiny()), tmp_path / "other", format="safetensors")
+    other = save_checkpoint(SpikingMambaLM(tiny_config()), tmp_path / "other", format="safetensors")
     (other / "model.safetensors").rename(folder / "model.safetensors")
     with torch.no_grad():
         assert not torch.equal(load_checkpoint(folder)(IDS), model(IDS))

@@ -76,7 +76,8 @@ def test_run_text_and_json(exported):
     assert data["counters"]["tokens"] == 2 + 2
     layers = {r["name"]: r for r in data["counters"]["layers"]}
     enc = layers["layers.0.in_proj_spike"]
-    assert enc["numel"] == 4 * 32 and enc["D"] == 4
+    assert enc["neuron_updates"] == 4 * 32 * 4
+    assert enc["firing_rate"] == pytest.approx(enc["spikes"] / (4 * 32 * 4))
     assert layers["layers.0.in_proj"]["acs"] == 152 * enc["spikes"]
     sampled = CliRunner().invoke(main, args + ["--temperature", "1.0", "--seed", "5", "--json"])
     again = CliRunner().invoke(main, args + ["--temperature", "1.0", "--seed", "5", "--json"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from snncompile.cli import main
@@ -17,11 +16,7 @@ TINY_ARGS = ["--d-model", "32", "--n-layer", "1", "--d-state", "8", "--headdim",
              "--eval-bytes", "2048", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_threads():
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")  # the CLI's --threads 1
 
 
 @pytest.fixture(scope="module")

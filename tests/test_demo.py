@@ -8,22 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from snncompile.models.checkpoint import save_checkpoint
-from snncompile.models.config import NeuronConfig, SpikingMambaConfig
-from snncompile.models.lm import SpikingMambaLM
+from snncompile.models.config import NeuronConfig
 
 
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = SpikingMambaConfig(d_model=32, n_layer=2, vocab_size=256, d_state=8, headdim=16,
-                             chunk_size=8)
-    teacher = SpikingMambaLM(cfg)
-    scfg = cfg.replace(spiking=True, neuron=NeuronConfig(kind="silif", D=4))
-    batch = [torch.randint(0, 256, (2, 16))]
-    student = SpikingMambaLM.from_teacher(teacher, scfg, calibration=batch)
+def student_dir(tmp_path_factory, calibrated_student) -> Path:
+    student = calibrated_student(0, NeuronConfig(kind="silif", D=4))
     folder = tmp_path_factory.mktemp("ckpt") / "student"
     save_checkpoint(student, folder)
     return folder

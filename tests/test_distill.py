@@ -25,13 +25,10 @@ FAST = dict(batch=4, seq_len=32, warmup=3, eval_seq_len=32, eval_bytes=2048)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def one_thread(restore_torch_threads):
     """Single-threaded: the bitwise claims are made for one thread, and tiny models run
     fastest on one core of a shared machine."""
-    old = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

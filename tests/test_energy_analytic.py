@@ -47,7 +47,7 @@ def test_counts_match_hand_formulas(R, D, lm_head):
     assert cs.total("acs") == pytest.approx(acs_spiked + acs_add, rel=1e-12)
     assert cs.total("dense_macs") == dense_macs
     assert cs.total("dense_acs") == acs_add
-    assert any(l.op == "LMHead" for l in cs.layers) is lm_head
+    assert any(l.op == "LMHead" for l in cs.nodes) is lm_head
     assert cs.meta["lm_head"] is lm_head and cs.meta["D"] == D
 
     rep = price(cs, load_table("paper-45nm"))
@@ -84,7 +84,7 @@ def test_memory_counters_by_hand():
     d_in_proj = 292
     for mode in ("per-spike", "per-active"):
         cs = analytic_counters(g, rate=R, weight_reads=mode)
-        by = {l.name: l for l in cs.layers}
+        by = {l.name: l for l in cs.nodes}
         emb = by["embedding"]
         assert emb.dense_weight_bytes_read == d * 4 and emb.weight_bytes_read == d * 4
         assert by["lm_head"].weight_bytes_read == V * d * 4

@@ -131,7 +131,7 @@ def _tiny():
 def test_config_json_and_exported_model_agree(tmp_path):
     """--config config.json and --model model.onnx (exported, weights present) give the same
     report; the ONNX's neurons fix D."""
-    from snncompile.export import build_graph
+    from snncompile.frontend import build_graph
     from snncompile.ir import serde
 
     cfg = _tiny()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from snncompile.cli import main
 from snncompile.energy.analytic import analytic_counters, rates_from_counters, spiking_graph
-from snncompile.energy.counters import parse_sim, read_sim_json
+from snncompile.simulator.simjson import parse_sim, read_sim_json
 from snncompile.energy.price import price
 from snncompile.energy.table import load_table
 from snncompile.errors import SimulationError
@@ -122,7 +122,7 @@ def test_explicit_dense_fields_win_over_the_rules():
         if l["op"] == "SpikedLinear":
             l["dense_weight_bytes_read"] = l["dense_macs"] * 4   # say, fp32 dense weights
             l["dense_state_bytes_read"] = 8
-    by = {l.name: l for l in parse_sim(data).layers}
+    by = {l.name: l for l in parse_sim(data).nodes}
     ip = by["layers.0.in_proj"]
     assert ip.dense_weight_bytes_read == T * 140 * 32 * 4
     assert ip.dense_state_bytes_read == 8 and ip.dense_state_bytes_written == 0
@@ -149,8 +149,8 @@ def test_analytic_at_measured_rates_gives_the_measured_counts(tmp_path):
     rates = rates_from_counters(g, cs)
     assert rates["layers.0.in_proj"] == pytest.approx(S_IN / (T * 32 * 4))
     an = analytic_counters(g, rates=rates, tokens=T)
-    m = {l.name: l for l in cs.layers}
-    for l in an.layers:
+    m = {l.name: l for l in cs.nodes}
+    for l in an.nodes:
         assert l.acs == pytest.approx(m[l.name].acs, rel=1e-12), l.name
         assert l.macs == m[l.name].macs, l.name
         assert l.dense_macs == m[l.name].dense_macs, l.name
@@ -184,6 +184,8 @@ def test_cli_measured_lm_head_choice(tmp_path):
     assert "LM head: NOT counted" in r.stderr
     data = sim_fixture()
     data["layers"] = [l for l in data["layers"] if l["op"] != "LMHead"]
+    data["totals"] = {k: sum(l[k] for l in data["layers"]) for k in data["totals"]}
+    data["cycles"] = data["totals"]["cycles"]
     sim2 = _write(tmp_path, data, "nohead.json")
     r = CliRunner().invoke(main, ["energy", "--from", str(sim2), "--lm-head"])
     assert r.exit_code == 2 and "no LMHead layer" in r.output

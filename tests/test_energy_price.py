@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from snncompile.energy.counters import CounterSet, LayerCounters
+from snncompile.ir.counts import Counts, NodeCounts, RunCounts
 from snncompile.energy.price import Energy, price
 from snncompile.energy.table import load_table, parse_table
 
@@ -35,18 +35,18 @@ def _same(a: Energy, b: Energy) -> bool:
                for c in ("ac", "mac", "neuron", "memory", "noc", "static"))
 
 
-def _counters(**kw) -> CounterSet:
-    a = LayerCounters("layers.0.in_proj_spike", "SpikeEncode", 0, spikes=7, neuron_updates=40,
-                      spike_messages=7, noc_hops=12, cycles=10)
-    b = LayerCounters("layers.0.in_proj", "SpikedLinear", 0, acs=100, dense_macs=60,
-                      weight_bytes_read=80, dense_weight_bytes_read=240, cycles=30)
-    c = LayerCounters("layers.0.ssm", "SSMScan", 0, macs=50, dense_macs=50, state_bytes_read=16,
+def _counters(**kw) -> RunCounts:
+    a = NodeCounts("layers.0.in_proj_spike", "SpikeEncode", 0, Counts(spikes=7, neuron_updates=40,
+                      spike_messages=7, noc_hops=12, cycles=10))
+    b = NodeCounts("layers.0.in_proj", "SpikedLinear", 0, Counts(acs=100, dense_macs=60,
+                      weight_bytes_read=80, dense_weight_bytes_read=240, cycles=30))
+    c = NodeCounts("layers.0.ssm", "SSMScan", 0, Counts(macs=50, dense_macs=50, state_bytes_read=16,
                       state_bytes_written=16, dense_state_bytes_read=16,
-                      dense_state_bytes_written=16, cycles=40)
-    d = LayerCounters("layers.0.residual", "Add", 0, acs=4, dense_acs=4, cycles=0)
-    e = LayerCounters("lm_head", "LMHead", None, macs=20, dense_macs=20, weight_bytes_read=40,
-                      dense_weight_bytes_read=40, cycles=20)
-    return CounterSet((a, b, c, d, e), tokens=2, time_s=1e-9, clock_hz=1e11,
+                      dense_state_bytes_written=16, cycles=40))
+    d = NodeCounts("layers.0.residual", "Add", 0, Counts(acs=4, dense_acs=4, cycles=0))
+    e = NodeCounts("lm_head", "LMHead", None, Counts(macs=20, dense_macs=20, weight_bytes_read=40,
+                      dense_weight_bytes_read=40, cycles=20))
+    return RunCounts((a, b, c, d, e), tokens=2, time_s=1e-9, clock_hz=1e11,
                       meta={"mode": "measured"}, **kw)
 
 
@@ -102,8 +102,8 @@ def test_paper_table_lists_unpriced_counters_and_ignores_them():
 
 def test_static_split_evenly_without_cycles_and_absent_without_time():
     cs = _counters()
-    no_cycles = dataclasses.replace(cs, layers=tuple(dataclasses.replace(l, cycles=0)
-                                                     for l in cs.layers))
+    no_cycles = dataclasses.replace(cs, nodes=tuple(
+        dataclasses.replace(l, counts=l.counts.replace(cycles=0)) for l in cs.nodes))
     rep = price(no_cycles, parse_table(TABLE))
     assert all(l.snn.static == pytest.approx(2000 / 5) for l in rep.layers)
     rep = price(dataclasses.replace(cs, time_s=None), parse_table(TABLE))
@@ -113,9 +113,9 @@ def test_static_split_evenly_without_cycles_and_absent_without_time():
 
 def test_unknown_dense_weight_reads_fall_back_to_compute_ratio():
     cs = _counters()
-    layers = tuple(dataclasses.replace(l, dense_weight_bytes_read=None)
-                   if l.op == "SpikedLinear" else l for l in cs.layers)
-    rep = price(dataclasses.replace(cs, layers=layers), parse_table(TABLE))
+    layers = tuple(dataclasses.replace(l, counts=l.counts.replace(dense_weight_bytes_read=None))
+                   if l.op == "SpikedLinear" else l for l in cs.nodes)
+    rep = price(dataclasses.replace(cs, nodes=layers), parse_table(TABLE))
     assert rep.ratio_basis == "compute"
     assert rep.ratio == rep.ratio_compute
     assert any("dense weight reads unknown" in n for n in rep.notes)

@@ -6,34 +6,27 @@ A real run: a calibrated tiny student -> build_graph -> accum lowering -> simula
 from __future__ import annotations
 
 import pytest
-import torch
 
 from snncompile.backends import get_backend
 from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.energy import analytic_counters, parse_sim, price, rates_from_counters
 from snncompile.energy.table import load_table
-from snncompile.export import build_graph
-from snncompile.models.config import NeuronConfig, SpikingMambaConfig
-from snncompile.models.lm import SpikingMambaLM
+from snncompile.frontend import build_graph
+from snncompile.models.config import NeuronConfig
 from snncompile.simulator import Simulator, sim_json
 
 
 @pytest.fixture(scope="module")
-def measured():
-    torch.manual_seed(1)
-    cfg = SpikingMambaConfig(d_model=32, n_layer=2, vocab_size=256, d_state=8, headdim=16,
-                             chunk_size=8)
-    teacher = SpikingMambaLM(cfg)
-    student = SpikingMambaLM.from_teacher(
-        teacher, cfg.replace(spiking=True, neuron=NeuronConfig(kind="silif", D=3)),
-        calibration=[torch.randint(0, 256, (2, 16))])
+def measured(calibrated_student):
+    student = calibrated_student(1, NeuronConfig(kind="silif", D=3))
     graph = build_graph(student.config, student.state_dict())
     hw = HardwareSpec.load("default")
     program = get_backend("accum").lower(graph, hw)
     sim = Simulator(program)
     sim.run([ord(c) for c in "spiking mamba"])
-    doc = sim_json(sim.counters, program.hardware, "prog", "spiking mamba")
-    return program, parse_sim(doc)
+    counters = sim.counters
+    assert parse_sim(sim_json(counters, text="spiking mamba")).nodes == counters.nodes
+    return program, counters
 
 
 def test_analytic_with_measured_rates_equals_measured_counts(measured):
@@ -41,8 +34,8 @@ def test_analytic_with_measured_rates_equals_measured_counts(measured):
     rates = rates_from_counters(program.graph, counters)
     assert rates and all(0 < r < 1 for r in rates.values())
     analytic = analytic_counters(program.graph, rates=rates, tokens=counters.tokens)
-    a = {l.name: l for l in analytic.layers}
-    m = {l.name: l for l in counters.layers}
+    a = {l.name: l for l in analytic.nodes}
+    m = {l.name: l for l in counters.nodes}
     assert set(a) == set(m)
     for name in m:
         assert a[name].acs == pytest.approx(m[name].acs, rel=1e-12, abs=1e-9), name

@@ -9,16 +9,19 @@ import pytest
 from click.testing import CliRunner
 
 from snncompile.cli import main
-from snncompile.energy.table import PRICES, list_tables, load_table, parse_table
+from snncompile.energy.table import PRICES, hardware_preset, list_tables, load_table, parse_table
 from snncompile.errors import CostTableError
 
 BUNDLED = ("paper-45nm", "horowitz-45nm", "horowitz-45nm-dram", "loihi1", "loihi1-sanafe", "accum")
 
 
 def test_bundled_tables_load_and_every_constant_has_a_source():
+    from snncompile.backends.accum.hardware import HardwareSpec
+
     assert set(BUNDLED) <= set(list_tables())
     for name in list_tables():
-        t = load_table(name)
+        preset = hardware_preset(name)
+        t = load_table(name, hardware=HardwareSpec.load(preset).to_dict() if preset else None)
         assert t.name == name
         assert t.prices, name
         for c in t.constants.values():
@@ -66,8 +69,13 @@ def test_loihi_tables():
 def test_accum_table_reads_hop_energy_from_the_hardware_file():
     from snncompile.backends.accum.hardware import HardwareSpec
 
+    # energy takes the hardware as data: the caller resolves the preset the table names
+    assert hardware_preset("accum") == "default"
+    assert hardware_preset("paper-45nm") is None
+    with pytest.raises(CostTableError, match=r"need the hardware description.*'default'"):
+        load_table("accum")
     hw = HardwareSpec.load("default").to_dict()
-    assert load_table("accum").per_unit("noc_hop") == hw["noc"]["hop_energy_pj"]
+    assert load_table("accum", hardware=hw).per_unit("noc_hop") == hw["noc"]["hop_energy_pj"]
     hw2 = {**hw, "noc": {**hw["noc"], "hop_energy_pj": 7.25}}
     assert load_table("accum", hardware=hw2).per_unit("noc_hop") == 7.25
     with pytest.raises(CostTableError, match=r"constants\.noc_hop\.from_hardware"):

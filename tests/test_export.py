@@ -11,7 +11,8 @@ import torch
 from snncompile import export as export_mod
 from snncompile.backends.reference import ReferenceInterpreter
 from snncompile.errors import CheckpointError, ConfigError, IRError
-from snncompile.export import build_graph, export_checkpoint, export_model
+from snncompile.export import export_checkpoint, export_model
+from snncompile.frontend import build_graph
 from snncompile.ir import serde
 from snncompile.models.checkpoint import save_checkpoint
 from snncompile.models.config import PUBLIC_CONFIGS, NeuronConfig, SpikingMambaConfig
@@ -232,7 +233,7 @@ def test_export_checkpoint(tmp_path, fmt, kw):
     r = export_checkpoint(tmp_path / "ckpt", tmp_path / "m.onnx")
     assert r.verified
     g = serde.load(tmp_path / "m.onnx")
-    assert g.config().to_mamba_ssm_dict() == m.config.to_mamba_ssm_dict()
+    assert SpikingMambaConfig.from_mamba_ssm_dict(g.metadata["config"]).to_mamba_ssm_dict() == m.config.to_mamba_ssm_dict()
     assert not any(re.search("sgc", n.name + n.op_type, re.I) for n in g.nodes)
     with pytest.raises(CheckpointError):
         export_checkpoint(tmp_path / "missing", tmp_path / "x.onnx")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from snncompile.errors import IRError
-from snncompile.ir import Graph, Node, OpCounts, block_of, make_op, spike_sum_at_rate
+from snncompile.ir import Graph, Node, Counts, block_of, make_op, spike_sum_at_rate
 from snncompile.ir import ops
 from snncompile.ir.examples import covered_op_types, example_graphs
 from snncompile.ir.ops import OPS
@@ -17,24 +17,24 @@ from snncompile.ir.ops import OPS
 # One valid instance per op type and its expected counts (docs/architecture.md "Per-op
 # accounting"); spike_sum=10 is passed to every op (only SpikedLinear uses it).
 CASES = {
-    "Embedding": (ops.Embedding(vocab=50, d=8), [()], [(8,)], OpCounts()),
-    "RMSNorm": (ops.RMSNorm(d=8, eps=1e-5), [(8,)], [(8,)], OpCounts(16, 0, 16)),
+    "Embedding": (ops.Embedding(vocab=50, d=8), [()], [(8,)], Counts()),
+    "RMSNorm": (ops.RMSNorm(d=8, eps=1e-5), [(8,)], [(8,)], Counts(16, 0, 16)),
     "SpikeEncode": (ops.SpikeEncode(d=8, kind="silif", D=4, theta=0.5), [(8,)], [(8,)],
-                    OpCounts()),
+                    Counts()),
     "SpikedLinear": (ops.SpikedLinear(d_in=8, d_out=5, input_scale=0.5), [(8,)], [(5,)],
-                     OpCounts(0, 50, 40)),
-    "Linear": (ops.Linear(d_in=8, d_out=5), [(8,)], [(5,)], OpCounts(40, 0, 40)),
-    "Split": (ops.Split(sizes=(3, 5)), [(8,)], [(3,), (5,)], OpCounts()),
-    "CausalConv1d": (ops.CausalConv1d(C=6, K=4), [(6,)], [(6,)], OpCounts(24, 0, 24)),
-    "SiLU": (ops.SiLU(d=7), [(7,)], [(7,)], OpCounts(7, 0, 7)),
-    "Softplus": (ops.Softplus(d=3), [(3,)], [(3,)], OpCounts(3, 0, 3)),
+                     Counts(0, 50, 40)),
+    "Linear": (ops.Linear(d_in=8, d_out=5), [(8,)], [(5,)], Counts(40, 0, 40)),
+    "Split": (ops.Split(sizes=(3, 5)), [(8,)], [(3,), (5,)], Counts()),
+    "CausalConv1d": (ops.CausalConv1d(C=6, K=4), [(6,)], [(6,)], Counts(24, 0, 24)),
+    "SiLU": (ops.SiLU(d=7), [(7,)], [(7,)], Counts(7, 0, 7)),
+    "Softplus": (ops.Softplus(d=3), [(3,)], [(3,)], Counts(3, 0, 3)),
     "SSMScan": (ops.SSMScan(H=4, P=2, N=3, G=2), [(8,), (4,), (6,), (6,)], [(8,)],
-                OpCounts(3 * 4 * 2 * 3 + 2 * 4 * 2, 0, 3 * 4 * 2 * 3 + 2 * 4 * 2)),
-    "Gate": (ops.Gate(d=4), [(4,), (4,)], [(4,)], OpCounts(4, 0, 4)),
+                Counts(3 * 4 * 2 * 3 + 2 * 4 * 2, 0, 3 * 4 * 2 * 3 + 2 * 4 * 2)),
+    "Gate": (ops.Gate(d=4), [(4,), (4,)], [(4,)], Counts(4, 0, 4)),
     "GatedRMSNorm": (ops.GatedRMSNorm(d=4, group_size=2, eps=1e-5), [(4,), (4,)], [(4,)],
-                     OpCounts(12, 0, 12)),
-    "Add": (ops.Add(d=5), [(5,), (5,)], [(5,)], OpCounts(0, 5, 0, 5)),
-    "LMHead": (ops.LMHead(vocab=50, d=8), [(8,)], [(50,)], OpCounts(400, 0, 400)),
+                     Counts(12, 0, 12)),
+    "Add": (ops.Add(d=5), [(5,), (5,)], [(5,)], Counts(0, 5, 0, 5)),
+    "LMHead": (ops.LMHead(vocab=50, d=8), [(8,)], [(50,)], Counts(400, 0, 400)),
 }
 
 
@@ -121,10 +121,15 @@ def test_spiked_linear_counts_need_spikes():
 
 
 def test_opcounts_arithmetic():
-    a = OpCounts(1, 2, 3, 4)
-    assert a + a == OpCounts(2, 4, 6, 8)
-    assert a.scaled(3) == OpCounts(3, 6, 9, 12)
-    assert a.as_dict() == {"macs": 1, "acs": 2, "dense_macs": 3, "dense_acs": 4}
+    a = Counts(1, 2, 3, 4)
+    assert a + a == Counts(2, 4, 6, 8)
+    assert a.scaled(3) == Counts(3, 6, 9, 12)
+    d = a.as_dict()
+    assert {k: d[k] for k in ("macs", "acs", "dense_macs", "dense_acs")} == {
+        "macs": 1, "acs": 2, "dense_macs": 3, "dense_acs": 4}
+    assert all(v == 0 for k, v in d.items() if k not in ("macs", "acs", "dense_macs", "dense_acs"))
+    unknown = Counts(dense_weight_bytes_read=None)
+    assert (a + unknown).dense_weight_bytes_read is None and (a + unknown).macs == 1
 
 
 # -- Graph.verify ------------------------------------------------------------------------------
@@ -189,7 +194,7 @@ def test_shape_only_graph_and_helpers():
     with pytest.raises(IRError, match="no node named"):
         g.node("nope")
     counts = g.counts({"proj": 7})
-    assert counts["proj"] == OpCounts(0, 42, 48)
+    assert counts["proj"] == Counts(0, 42, 48)
     with pytest.raises(IRError, match="node 'proj'"):
         g.counts()
     assert block_of("layers.12.in_proj") == 12 and block_of("norm_f") is None

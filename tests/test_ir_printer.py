@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
 from snncompile.ir import serde
 from snncompile.ir.examples import example_graphs
 from snncompile.ir.graph import Node

@@ -242,7 +242,7 @@ def test_external_location_may_not_escape(tmp_path):
 
 
 def test_metadata_round_trips_config(tmp_path):
-    from snncompile.export import build_graph
+    from snncompile.frontend import build_graph
     from snncompile.models.config import SpikingMambaConfig
     cfg = SpikingMambaConfig(d_model=16, n_layer=1, vocab_size=32, d_state=4, headdim=8,
                              spiking=True)
@@ -252,6 +252,6 @@ def test_metadata_round_trips_config(tmp_path):
     g = build_graph(cfg, sd)
     serde.save(g, tmp_path / "m.onnx")
     back = serde.load(tmp_path / "m.onnx")
-    assert back.config() == cfg
+    assert SpikingMambaConfig.from_mamba_ssm_dict(back.metadata["config"]) == cfg
     props = {p.key: p.value for p in onnx.load_model(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(props[serde.METADATA_KEY])["config"]["d_model"] == 16

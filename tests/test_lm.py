@@ -7,27 +7,18 @@ import torch
 import torch.nn.functional as F
 
 from snncompile.errors import ConfigError
-from snncompile.models.config import NeuronConfig, SpikingMambaConfig
+from snncompile.models.config import NeuronConfig
 from snncompile.models.lm import SpikingMambaLM
 from snncompile.models.neurons import record_spikes, spike_neurons
 
 
-def tiny(**kw) -> SpikingMambaConfig:
-    base = dict(d_model=16, n_layer=2, vocab_size=37, d_state=8, headdim=8, ngroups=1,
-                chunk_size=4)
-    base.update(kw)
-    return SpikingMambaConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("torch_seed")
 
 
 @pytest.fixture(scope="module")
-def teacher():
+def teacher(tiny_config):
     torch.manual_seed(0)
-    return SpikingMambaLM(tiny()).eval()
+    return SpikingMambaLM(tiny_config()).eval()
 
 
 def test_structure_and_names(teacher):
@@ -44,8 +35,8 @@ def test_structure_and_names(teacher):
     assert out_w.abs().max() <= 1 / (cfg.d_inner ** 0.5) / (cfg.n_layer ** 0.5) + 1e-6
 
 
-def test_untied_head():
-    m = SpikingMambaLM(tiny(tie_embeddings=False))
+def test_untied_head(tiny_config):
+    m = SpikingMambaLM(tiny_config(tie_embeddings=False))
     assert m.lm_head.weight is not m.backbone.embedding.weight
 
 
@@ -59,8 +50,8 @@ def test_forward_shape_and_step_agree_dense(teacher):
     torch.testing.assert_close(steps, logits, atol=1e-5, rtol=1e-5)
 
 
-def test_forward_and_step_agree_spiking_float64():
-    m = SpikingMambaLM(tiny(spiking=True, neuron=NeuronConfig(theta=0.3))).double().eval()
+def test_forward_and_step_agree_spiking_float64(tiny_config):
+    m = SpikingMambaLM(tiny_config(spiking=True, neuron=NeuronConfig(theta=0.3))).double().eval()
     ids = torch.randint(0, 37, (2, 9))
     with torch.no_grad():
         logits = m(ids)
@@ -87,7 +78,7 @@ def test_block_order_is_add_then_norm(teacher):
         torch.testing.assert_close(teacher(ids), h @ bb.embedding.weight.T)
 
 
-def test_bad_ids(teacher):
+def test_bad_ids(teacher, tiny_config):
     with pytest.raises(ConfigError, match="out of range"):
         teacher(torch.tensor([[0, 48]]))
     with pytest.raises(ConfigError, match="rank 2"):
@@ -95,9 +86,9 @@ def test_bad_ids(teacher):
     with pytest.raises(ConfigError, match="integer"):
         teacher(torch.zeros(1, 2))
     with pytest.raises(ConfigError, match="layers"):
-        teacher.step(torch.tensor([1]), SpikingMambaLM(tiny(n_layer=1)).allocate_state(1))
+        teacher.step(torch.tensor([1]), SpikingMambaLM(tiny_config(n_layer=1)).allocate_state(1))
     with pytest.raises(ConfigError, match="layers"):
-        teacher(torch.tensor([[1]]), state=SpikingMambaLM(tiny(n_layer=1)).allocate_state(1))
+        teacher(torch.tensor([[1]]), state=SpikingMambaLM(tiny_config(n_layer=1)).allocate_state(1))
     with pytest.raises(ConfigError, match="SpikingMambaConfig"):
         SpikingMambaLM({"d_model": 16})  # type: ignore[arg-type]
 
@@ -117,9 +108,9 @@ def test_from_teacher_copies_weights_and_adds_neurons(teacher):
     assert student.lm_head.weight is student.backbone.embedding.weight
 
 
-def test_from_teacher_with_calibration_tracks_teacher_better(teacher):
+def test_from_teacher_with_calibration_tracks_teacher_better(teacher, tiny_config):
     ids = torch.randint(0, 37, (4, 16))
-    cfg = tiny(spiking=True, neuron=NeuronConfig(kind="silif", D=4, theta=1.0))
+    cfg = tiny_config(spiking=True, neuron=NeuronConfig(kind="silif", D=4, theta=1.0))
     plain = SpikingMambaLM.from_teacher(teacher, cfg).eval()
     calibrated = SpikingMambaLM.from_teacher(teacher, cfg, calibration=[ids]).eval()
     thetas = [n.theta.item() for _, n in spike_neurons(calibrated)]
@@ -131,19 +122,19 @@ def test_from_teacher_with_calibration_tracks_teacher_better(teacher):
         assert kl(calibrated) < kl(plain)
 
 
-def test_from_teacher_rejects_other_shapes(teacher):
+def test_from_teacher_rejects_other_shapes(teacher, tiny_config):
     with pytest.raises(ConfigError, match="d_state"):
-        SpikingMambaLM.from_teacher(teacher, tiny(spiking=True, d_state=4))
+        SpikingMambaLM.from_teacher(teacher, tiny_config(spiking=True, d_state=4))
 
 
-def test_more_levels_track_the_teacher_more_closely(teacher):
+def test_more_levels_track_the_teacher_more_closely(teacher, tiny_config):
     """Calibrated students with D = 1, 3, 15 levels: error to the teacher falls as D grows."""
     ids = torch.randint(0, 37, (2, 12))
     with torch.no_grad():
         ref = teacher(ids)
         errs = []
         for D in (1, 3, 15):
-            cfg = tiny(spiking=True, neuron=NeuronConfig(kind="silif", D=D))
+            cfg = tiny_config(spiking=True, neuron=NeuronConfig(kind="silif", D=D))
             student = SpikingMambaLM.from_teacher(teacher, cfg, calibration=[ids]).eval()
             out = student(ids)
             assert not torch.equal(out, ref)
@@ -164,10 +155,10 @@ def test_record_spikes_on_the_lm(teacher):
 
 
 @pytest.mark.parametrize("mode", ["gradient", "branch"])
-def test_sgc_is_absent_in_eval_mode(teacher, mode):
-    on = SpikingMambaLM.from_teacher(teacher, tiny(spiking=True, sgc=True, sgc_mode=mode,
-                                                   sgc_weight=0.3))
-    off = SpikingMambaLM.from_teacher(teacher, tiny(spiking=True))
+def test_sgc_is_absent_in_eval_mode(teacher, mode, tiny_config):
+    on = SpikingMambaLM.from_teacher(teacher, tiny_config(spiking=True, sgc=True, sgc_mode=mode,
+                                                          sgc_weight=0.3))
+    off = SpikingMambaLM.from_teacher(teacher, tiny_config(spiking=True))
     ids = torch.randint(0, 37, (2, 7))
     with torch.no_grad():
         assert torch.equal(on.eval()(ids), off.eval()(ids))
@@ -178,9 +169,9 @@ def test_sgc_is_absent_in_eval_mode(teacher, mode):
         assert not torch.equal(train_on, train_off)
 
 
-def test_sgc_gradient_mode_changes_gradients(teacher):
-    on = SpikingMambaLM.from_teacher(teacher, tiny(spiking=True, sgc=True, sgc_weight=0.3))
-    off = SpikingMambaLM.from_teacher(teacher, tiny(spiking=True))
+def test_sgc_gradient_mode_changes_gradients(teacher, tiny_config):
+    on = SpikingMambaLM.from_teacher(teacher, tiny_config(spiking=True, sgc=True, sgc_weight=0.3))
+    off = SpikingMambaLM.from_teacher(teacher, tiny_config(spiking=True))
     ids = torch.randint(0, 37, (2, 7))
     grads = []
     for m in (on, off):
@@ -189,10 +180,10 @@ def test_sgc_gradient_mode_changes_gradients(teacher):
     assert not torch.allclose(grads[0], grads[1])
 
 
-def test_bfloat16_model_runs_close_to_float32(teacher):
+def test_bfloat16_model_runs_close_to_float32(teacher, tiny_config):
     """Half-precision weights: the SSM and norms run in float32 inside, so bf16 stays close."""
     ids = torch.randint(0, 37, (2, 10))
-    half = SpikingMambaLM(tiny()).eval()
+    half = SpikingMambaLM(tiny_config()).eval()
     half.load_state_dict(teacher.state_dict())
     half = half.to(torch.bfloat16)
     with torch.no_grad():

@@ -15,7 +15,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from snncompile.backends import get_backend
@@ -24,23 +23,16 @@ from snncompile.backends.loihi import (LayerJob, LoihiBackend, LoihiSpec, find_l
 from snncompile.backends.loihi.execute import ENV_PYTHON
 from snncompile.backends.loihi.tiling import split_layer
 from snncompile.errors import HardwareFitError, MissingDependencyError, SimulationError
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
 from snncompile.ir import serde
-from snncompile.models.config import SpikingMambaConfig
-from snncompile.models.lm import SpikingMambaLM
 
 PROMPT = [105, 109, 112]   # "imp"
 
 
 @pytest.fixture(scope="module")
-def graph():
+def graph(calibrated_student):
     """A tiny SpikingMamba student calibrated from a random teacher, as an IR graph."""
-    torch.manual_seed(0)
-    cfg = SpikingMambaConfig(d_model=32, n_layer=2, vocab_size=256, d_state=8, headdim=16,
-                             chunk_size=8)
-    teacher = SpikingMambaLM(cfg)
-    student = SpikingMambaLM.from_teacher(teacher, cfg.replace(spiking=True),
-                                          calibration=[torch.randint(0, 256, (2, 16))])
+    student = calibrated_student(0)
     return build_graph(student.config, student.state_dict())
 
 

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 
 from snncompile.errors import ConfigError
-from snncompile.models.config import NeuronConfig, SpikingMambaConfig
+from snncompile.models.config import NeuronConfig
 from snncompile.models.mamba2 import (Mamba2, RMSNormGated, causal_conv, segment_sums,
                                       ssd_chunked, ssd_sequential)
 from snncompile.models.neurons import SpikeNeuron
 
 
-def tiny(**kw) -> SpikingMambaConfig:
-    base = dict(d_model=16, n_layer=2, vocab_size=40, d_state=8, headdim=8, ngroups=2,
-                chunk_size=4)
-    base.update(kw)
-    return SpikingMambaConfig(**base)
+pytestmark = pytest.mark.usefixtures("torch_seed")
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+@pytest.fixture(scope="module")
+def tiny_config(tiny_config):
+    """The shared tiny config with this module's vocabulary (40) and two groups."""
+    return functools.partial(tiny_config, vocab_size=40, ngroups=2)
 
 
-def test_parameter_names_and_shapes_are_upstreams():
-    cfg = tiny()
+def test_parameter_names_and_shapes_are_upstreams(tiny_config):
+    cfg = tiny_config()
     m = Mamba2(cfg, 0)
     E, H, Cd, K = cfg.d_inner, cfg.nheads, cfg.conv_dim, cfg.d_conv
     shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
@@ -40,8 +38,8 @@ def test_parameter_names_and_shapes_are_upstreams():
     assert m.norm.group_size == E // 2
 
 
-def test_upstream_init():
-    cfg = tiny(expand=8, headdim=4)  # 32 heads for a meaningful range check
+def test_upstream_init(tiny_config):
+    cfg = tiny_config(expand=8, headdim=4)  # 32 heads for a meaningful range check
     m = Mamba2(cfg, 0)
     dt = torch.nn.functional.softplus(m.dt_bias.detach())
     assert dt.min() >= 1e-3 * (1 - 1e-5) and dt.max() <= 0.1 * (1 + 1e-5)
@@ -79,9 +77,9 @@ def _seq_and_steps(m, u):
 
 
 @pytest.mark.parametrize("spiking", [False, True])
-def test_forward_paths_agree_float64(spiking):
+def test_forward_paths_agree_float64(spiking, tiny_config):
     """chunked forward == sequential forward == token-by-token step, to 1e-10 in float64."""
-    m = Mamba2(tiny(spiking=spiking, neuron=NeuronConfig(theta=0.3)), 1).double().eval()
+    m = Mamba2(tiny_config(spiking=spiking, neuron=NeuronConfig(theta=0.3)), 1).double().eval()
     u = torch.randn(3, 11, 16, dtype=torch.float64)
     with torch.no_grad():
         y = m(u)
@@ -90,11 +88,11 @@ def test_forward_paths_agree_float64(spiking):
     torch.testing.assert_close(steps, y, atol=1e-10, rtol=1e-10)
 
 
-def test_forward_paths_agree_float32():
+def test_forward_paths_agree_float32(tiny_config):
     """float32, default chunk 256 > L: same paths to 1e-5. The paths sum the same terms in a
     different order (chunk einsums vs a running state); with O(1) activations and L = 40 the
     rounding differences stay near 1e-6, so 1e-5 is a safe bound."""
-    m = Mamba2(tiny(chunk_size=256), 0).eval()
+    m = Mamba2(tiny_config(chunk_size=256), 0).eval()
     u = torch.randn(2, 40, 16)
     with torch.no_grad():
         y = m(u)
@@ -104,8 +102,8 @@ def test_forward_paths_agree_float32():
     torch.testing.assert_close(seq, y, atol=1e-5, rtol=1e-5)
 
 
-def test_prefill_then_step_continues_the_sequence():
-    m = Mamba2(tiny(), 0).double().eval()
+def test_prefill_then_step_continues_the_sequence(tiny_config):
+    m = Mamba2(tiny_config(), 0).double().eval()
     u = torch.randn(2, 12, 16, dtype=torch.float64)
     with torch.no_grad():
         full = m(u)
@@ -119,8 +117,8 @@ def test_prefill_then_step_continues_the_sequence():
     torch.testing.assert_close(state.conv, state_steps.conv, atol=1e-12, rtol=0)
 
 
-def test_prefill_shorter_than_kernel():
-    m = Mamba2(tiny(), 0).double().eval()
+def test_prefill_shorter_than_kernel(tiny_config):
+    m = Mamba2(tiny_config(), 0).double().eval()
     u = torch.randn(1, 6, 16, dtype=torch.float64)
     with torch.no_grad():
         full = m(u)
@@ -140,24 +138,25 @@ def test_gated_norm_grouping():
         RMSNormGated(8, group_size=3)
 
 
-def test_neuron_placement_per_config():
-    both = Mamba2(tiny(spiking=True), 0)
+def test_neuron_placement_per_config(tiny_config):
+    both = Mamba2(tiny_config(spiking=True), 0)
     assert isinstance(both.in_proj_neuron, SpikeNeuron) and isinstance(both.out_proj_neuron,
                                                                        SpikeNeuron)
-    only_in = Mamba2(tiny(spiking=True, spiked_projections=("in_proj",)), 0)
+    only_in = Mamba2(tiny_config(spiking=True, spiked_projections=("in_proj",)), 0)
     assert only_in.in_proj_neuron is not None and only_in.out_proj_neuron is None
-    per_layer = tiny(spiking=True, layer_neurons=(NeuronConfig(kind="lif"), None))
+    per_layer = tiny_config(spiking=True, layer_neurons=(NeuronConfig(kind="lif"), None))
     assert Mamba2(per_layer, 0).in_proj_neuron.kind == "lif"
     assert Mamba2(per_layer, 1).in_proj_neuron.kind == "silif"
-    sgc = Mamba2(tiny(spiking=True, sgc=True, sgc_mode="branch", sgc_weight=0.5), 0)
+    sgc = Mamba2(tiny_config(spiking=True, sgc=True, sgc_mode="branch", sgc_weight=0.5), 0)
     assert sgc.in_proj_neuron.sgc.mode == "branch" and sgc.in_proj_neuron.sgc.weight == 0.5
     with pytest.raises(ConfigError, match="layer_idx"):
-        Mamba2(tiny(), 2)
+        Mamba2(tiny_config(), 2)
 
 
-def test_projections_see_spike_levels():
+def test_projections_see_spike_levels(tiny_config):
     """in_proj's input is theta_in * s_in and out_proj's input theta_out * s_out, s integers."""
-    m = Mamba2(tiny(spiking=True, neuron=NeuronConfig(kind="silif", D=3, theta=0.2)), 0).eval()
+    m = Mamba2(tiny_config(spiking=True, neuron=NeuronConfig(kind="silif", D=3, theta=0.2)),
+               0).eval()
     seen = {}
     for name in ("in_proj", "out_proj"):
         getattr(m, name).register_forward_hook(
@@ -170,22 +169,22 @@ def test_projections_see_spike_levels():
         assert s.abs().max() <= 3 + 1e-5 and s.abs().max() >= 1
 
 
-def test_backward_reaches_every_parameter():
-    m = Mamba2(tiny(spiking=True, sgc=True), 0).train()
+def test_backward_reaches_every_parameter(tiny_config):
+    m = Mamba2(tiny_config(spiking=True, sgc=True), 0).train()
     m(torch.randn(2, 9, 16)).square().mean().backward()
     for name, p in m.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
 
 
-def test_bad_scan_mode():
-    m = Mamba2(tiny(), 0)
+def test_bad_scan_mode(tiny_config):
+    m = Mamba2(tiny_config(), 0)
     with pytest.raises(ConfigError, match="scan"):
         m(torch.randn(1, 3, 16), scan="parallel")
 
 
-def test_causal_conv_equals_conv1d_module():
-    m = Mamba2(tiny(), 0)
+def test_causal_conv_equals_conv1d_module(tiny_config):
+    m = Mamba2(tiny_config(), 0)
     x = torch.randn(2, m.conv_dim, 9)
     with torch.no_grad():
         ref = m.conv1d(x)[..., :9]                  # upstream: pad K-1 both sides, keep first L

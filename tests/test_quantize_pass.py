@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snncompile.backends.accum.synthetic import random_state_dict
 from snncompile.errors import IRError
-from snncompile.export import build_graph
-from snncompile.models.config import SpikingMambaConfig
+from snncompile.frontend import build_graph
+from snncompile.frontend.synthetic import random_state_dict
 from snncompile.passes import quantize_weights
 from snncompile.passes.base import run_pipeline
-
-CFG = SpikingMambaConfig(d_model=32, n_layer=2, vocab_size=64, d_state=8, headdim=16,
-                         spiking=True)
 
 
 @pytest.mark.parametrize("bits", [8, 4, 2])
@@ -45,8 +41,8 @@ def test_quantize_matrix_errors():
         quantize_weights.quantize_matrix(np.array([[1.0, np.nan]]), 8)
 
 
-def test_pass_rewrites_spiked_linear_only():
-    g = build_graph(CFG, random_state_dict(CFG, 0))
+def test_pass_rewrites_spiked_linear_only(spiking_config):
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 0))
     before = {k: v.copy() for k, v in g.params.items()}
     res = quantize_weights.run(g, bits=8)
     assert res.modified
@@ -72,8 +68,8 @@ def test_pass_rewrites_spiked_linear_only():
     assert not again.modified and again.graph is q
 
 
-def test_pass_in_pipeline_and_shared_weight():
-    g = build_graph(CFG, random_state_dict(CFG, 1))
+def test_pass_in_pipeline_and_shared_weight(spiking_config):
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 1))
     out = run_pipeline(g, [quantize_weights.QuantizeWeights(4)])
     assert out.log == [("quantize_weights", True)]
     assert all(n.op.weight_bits == 4 for n in out.graph.nodes if n.op_type == "SpikedLinear")
@@ -83,7 +79,8 @@ def test_pass_in_pipeline_and_shared_weight():
     sl = next(n for n in g.nodes if n.op_type == "SpikedLinear")
     wname = sl.params["weight"]
     extra = Node("probe", ops.Linear(d_in=sl.op.d_in, d_out=sl.op.d_out), (g.nodes[1].outputs[0],),
-                 ("probe_out",), {"weight": wname}) if sl.op.d_in == CFG.d_model else None
+                 ("probe_out",), {"weight": wname}
+                 ) if sl.op.d_in == spiking_config.d_model else None
     if extra is not None:
         g2 = Graph(g.nodes + [extra], dict(g.params), g.inputs, g.outputs, g.metadata)
         g2.verify()
@@ -93,19 +90,19 @@ def test_pass_in_pipeline_and_shared_weight():
         assert q.params[f"{wname}.q8"].dtype == np.int8
 
 
-def test_quantized_layer_close_to_float():
+def test_quantized_layer_close_to_float(spiking_config):
     """Same spike input -> the quantized layer's output is within the rounding bound."""
     from snncompile.backends.reference import ReferenceInterpreter
-    g = build_graph(CFG, random_state_dict(CFG, 2))
+    g = build_graph(spiking_config, random_state_dict(spiking_config, 2))
     q = quantize_weights.run(g).graph
     a, b = ReferenceInterpreter(g, device="cpu"), ReferenceInterpreter(q, device="cpu")
     _, ca = a.step(5, a.init_state(), keep_values=True)
     _, cb = b.step(5, b.init_state(), keep_values=True)
     first = next(n for n in g.nodes if n.op_type == "SpikedLinear")
-    s = ca.values[first.inputs[0]]
+    s = a.values[first.inputs[0]]
     assert int(s.abs().sum()) > 0
-    assert (s == cb.values[first.inputs[0]]).all()           # upstream is unchanged
-    ya, yb = ca.values[first.outputs[0]], cb.values[first.outputs[0]]
+    assert (s == b.values[first.inputs[0]]).all()           # upstream is unchanged
+    ya, yb = a.values[first.outputs[0]], b.values[first.outputs[0]]
     scale = q.params[q.node(first.name).params["weight_scale"]].astype(np.float64)
     bound = first.op.input_scale * scale / 2 * float(s.abs().sum())
     assert np.all(np.abs(ya.numpy() - yb.numpy()) <= bound + 1e-9)

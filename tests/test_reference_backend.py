@@ -1,4 +1,4 @@
-"""The reference interpreter: op semantics against independent NumPy formulas, equality with
+"""The reference interpreter: op semantics against the NumPy executor, equality with
 the PyTorch model, exact integer accumulation, counters, decoding, errors, the registry."""
 
 from __future__ import annotations
@@ -14,112 +14,51 @@ from snncompile.backends import BACKENDS, get_backend
 from snncompile.backends.base import Backend
 from snncompile.backends.reference import ReferenceInterpreter
 from snncompile.errors import ConfigError, IRError, SimulationError
-from snncompile.export import build_graph, neuron_node_name
+from snncompile.frontend import build_graph, neuron_node_name
 from snncompile.ir.examples import EXAMPLES, example_graphs
 from snncompile.ir.ops import OPS
 from snncompile.models.config import NeuronConfig, SpikingMambaConfig
 from snncompile.models.lm import SpikingMambaLM
 from snncompile.models.neurons import record_spikes
+from snncompile.simulator.executor import NumpyExecutor
 
 
-# -- the equations, written again in NumPy (float64), one per op --------------------------------
-def _silu(x):
-    return x / (1.0 + np.exp(-x))
-
-
-def _np_ssm(op, ins, P, st):
-    x, dt, B, C = ins
-    H, Pd, N, G = op.H, op.P, op.N, op.G
-    h = st.get("h", np.zeros((H, Pd, N)))
-    x = x.reshape(H, Pd)
-    y = np.zeros((H, Pd))
-    for hd in range(H):
-        g = hd // (H // G)
-        a = np.exp(-dt[hd] * np.exp(P["A_log"][hd]))
-        h[hd] = a * h[hd] + dt[hd] * np.outer(x[hd], B[g * N:(g + 1) * N])
-        y[hd] = h[hd] @ C[g * N:(g + 1) * N] + P["D"][hd] * x[hd]
-    st["h"] = h
-    return [y.reshape(-1)]
-
-
-def _np_conv(op, ins, P, st):
-    hist = st.get("hist", np.zeros((op.C, op.K - 1)))
-    window = np.concatenate([hist, ins[0][:, None]], axis=1)
-    st["hist"] = window[:, 1:]
-    y = (window * P["weight"]).sum(1)
-    return [y + P["bias"] if op.has_bias else y]
-
-
-def _np_gnorm(op, ins, P, st):
-    u = (ins[0] * _silu(ins[1])).reshape(-1, op.group_size)
-    u = u / np.sqrt((u ** 2).mean(1, keepdims=True) + op.eps)
-    return [u.reshape(-1) * P["weight"]]
-
-
-def _np_spiked_linear(op, ins, P, st):
-    s = ins[0]
-    if op.weight_bits:
-        acc = P["weight"].astype(np.int64) @ s.astype(np.int64)
-        st["acc"] = acc
-        return [op.input_scale * P["weight_scale"] * acc]
-    return [op.input_scale * (P["weight"] @ s)]
-
-
-NP_SEMANTICS = {
-    "Embedding": lambda op, ins, P, st: [P["weight"][int(ins[0])]],
-    "RMSNorm": lambda op, ins, P, st: [ins[0] / np.sqrt((ins[0] ** 2).mean() + op.eps) * P["weight"]],
-    "SpikeEncode": lambda op, ins, P, st: [np.clip(np.round(ins[0] / op.theta), op.lo, op.hi)],
-    "SpikedLinear": _np_spiked_linear,
-    "Linear": lambda op, ins, P, st: [P["weight"] @ ins[0] + (P["bias"] if op.has_bias else 0)],
-    "Split": lambda op, ins, P, st: np.split(ins[0], np.cumsum(op.sizes)[:-1]),
-    "CausalConv1d": _np_conv,
-    "SiLU": lambda op, ins, P, st: [_silu(ins[0])],
-    "Softplus": lambda op, ins, P, st: [np.where(ins[0] + P["bias"] > 20, ins[0] + P["bias"],
-                                                 np.log1p(np.exp(ins[0] + P["bias"])))],
-    "SSMScan": _np_ssm,
-    "Gate": lambda op, ins, P, st: [ins[0] * _silu(ins[1])],
-    "GatedRMSNorm": _np_gnorm,
-    "Add": lambda op, ins, P, st: [ins[0] + ins[1]],
-    "LMHead": lambda op, ins, P, st: [P["weight"] @ ins[0]],
-}
-
-
-def _np_run(graph, tokens):
-    states: dict[str, dict] = {}
-    outs = []
-    for t in tokens:
-        vals = {"token": np.int64(t)}
-        for n in graph.nodes:
-            P = {r: graph.params[p].astype(np.float64) if graph.params[p].dtype != np.int8
-                 else graph.params[p] for r, p in n.params.items()}
-            st = states.setdefault(n.name, {})
-            res = NP_SEMANTICS[n.op_type](n.op, [vals[v] for v in n.inputs], P, st)
-            vals.update(zip(n.outputs, res))
-            if "acc" in st:
-                vals[n.name + ".acc"] = st.pop("acc")
-        outs.append(vals)
-    return outs
-
-
-def test_numpy_semantics_cover_every_op():
-    assert set(NP_SEMANTICS) == set(OPS)
-
-
+# -- the torch executor against the NumPy executor (the same walk, other runners) ----------------
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_op_semantics_match_numpy(name):
+def test_torch_and_numpy_executors_agree(name):
+    """Every example graph: every value, every token; integers (spike levels, accumulators)
+    exactly, floats to 1e-12; the walk's counts equal."""
     g = EXAMPLES[name]()
     tokens = [3, 11, 0, 15, 3]
-    expected = _np_run(g, tokens)
-    interp = ReferenceInterpreter(g, device="cpu")
-    state = interp.init_state()
-    for t, exp in zip(tokens, expected):
-        _, c = interp.step(t, state, keep_values=True)
-        for v, want in exp.items():
-            got = c.values[v].cpu().numpy()
-            if got.dtype.kind == "i":  # spikes and integer accumulators: exact
+    ref, npx = ReferenceInterpreter(g, device="cpu"), NumpyExecutor(g)
+    rs, ns = ref.init_state(), npx.init_state()
+    assert {k: {s: tuple(v.shape) for s, v in d.items()} for k, d in rs.items()} == \
+        {k: {s: v.shape for s, v in d.items()} for k, d in ns.items()} == g.state_shapes()
+    for t in tokens:
+        _, rc = ref.step(t, rs, keep_values=True)
+        _, nc = npx.step(t, ns, keep_values=True)
+        assert set(ref.values) == set(npx.values)
+        for v, want in npx.values.items():
+            got = ref.values[v].cpu().numpy()
+            if got.dtype.kind == "i":
+                assert np.asarray(want).dtype.kind == "i", v
                 assert np.array_equal(got, want), v
             else:
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=v)
+        assert rc == nc
+
+
+def test_numpy_executor_covers_every_op():
+    assert all(hasattr(NumpyExecutor, f"run_{op}") for op in OPS)
+    assert all(hasattr(ReferenceInterpreter, f"run_{op}") for op in OPS)
+
+
+def test_state_layout_comes_from_the_ops():
+    """A stateful op's state is what it declares (Op.state_shapes), in every executor."""
+    g = example_graphs()["ssm_scan"]
+    st = ReferenceInterpreter(g, device="cpu").init_state()
+    op = g.node("ssm").op
+    assert {k: tuple(v.shape) for k, v in st["ssm"].items()} == {"h": (op.H, op.P, op.N)}
 
 
 def test_quantized_accumulation_is_exact_integer():
@@ -128,8 +67,8 @@ def test_quantized_accumulation_is_exact_integer():
     state = interp.init_state()
     for t in range(16):
         y, c = interp.step(t, state, keep_values=True)
-        s = c.values["spike"].numpy()
-        acc = c.values["proj.acc"]
+        s = interp.values["spike"].numpy()
+        acc = interp.values["proj.acc"]
         assert acc.dtype == torch.int64
         assert np.array_equal(acc.numpy(), g.params["qw"].astype(np.int64) @ s)
         want = 0.2 * g.params["qs"].astype(np.float64) * acc.numpy().astype(np.float64)
@@ -144,20 +83,18 @@ def test_counters():
     state = interp.init_state()
     for t in [1, 2, 3]:
         _, c = interp.step(t, state, keep_values=True)
-        s = c.values["spike"]
+        s = interp.values["spike"]
         step_spikes.append(int(s.abs().sum()))
-        assert c.nodes["spike"].spikes == step_spikes[-1]
-        assert c.nodes["proj"].counts.acs == 6 * step_spikes[-1]
-    enc, proj = total.nodes["spike"], total.nodes["proj"]
+        assert c.node("spike").spikes == step_spikes[-1]
+        assert c.node("proj").acs == 6 * step_spikes[-1]
+    enc, proj = total.node("spike"), total.node("proj")
     assert total.tokens == 3 and enc.spikes == sum(step_spikes) > 0
-    assert enc.numel == 24 and enc.D == 3 and enc.neuron_updates == 3 * 8 * 3
-    assert enc.firing_rate == pytest.approx(sum(step_spikes) / (24 * 3))
+    assert enc.neuron_updates == 3 * 8 * 3
+    assert enc.counts.firing_rate == pytest.approx(sum(step_spikes) / (24 * 3))
     assert proj.input_spikes == enc.spikes
-    assert proj.counts.acs == 6 * enc.spikes and proj.counts.dense_macs == 3 * 48
-    assert total.totals().counts.acs == proj.counts.acs
-    assert total.spike_counts() == {"spike": enc.spikes}
-    d = total.as_dict()
-    assert d["tokens"] == 3 and [r["name"] for r in d["layers"]] == ["embedding", "spike", "proj"]
+    assert proj.acs == 6 * enc.spikes and proj.dense_macs == 3 * 48
+    assert total.totals().acs == proj.acs
+    assert [n.name for n in total.nodes] == ["embedding", "spike", "proj"]
 
 
 def test_uncached_and_float32_paths_agree():
@@ -219,8 +156,9 @@ def test_interpreter_equals_pytorch_model(kw):
                 want = m.step(torch.tensor([t]), st)[0]
             got, c = interp.step(t, ist)
             assert float((want - got).abs().max()) < 1e-10
-            assert {neuron_node_name(k): v.sum_abs for k, v in rec.items()} == c.spike_counts()
-            n_spiking += sum(c.spike_counts().values())
+            spikes = {n.name: c.node(n.name).spikes for n in g.neurons()}
+            assert {neuron_node_name(k): v.sum_abs for k, v in rec.items()} == spikes
+            n_spiking += sum(spikes.values())
     assert (n_spiking > 0) == m.config.spiking
 
 
@@ -266,7 +204,8 @@ def test_backend_registry():
     b = get_backend("reference")
     assert isinstance(b, Backend) and b.name == "reference"
     prog = b.lower(example_graphs()["add"])
-    assert isinstance(prog, ReferenceInterpreter)
+    from snncompile.backends.reference.program import ReferenceProgram
+    assert isinstance(prog, ReferenceProgram) and prog.graph.nodes
     with pytest.raises(ConfigError, match="unknown backend 'loihi9'.*reference"):
         get_backend("loihi9")
 
@@ -285,7 +224,7 @@ def test_ssm_kernel_calling_convention():
     b, _, sb = kernel.run([1, 4, 9, 2])
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(sa["ssm"], sb["ssm"], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sa["ssm"]["h"], sb["ssm"]["h"], rtol=1e-12, atol=1e-12)
 
 
 def test_generate_rejects_a_non_finite_temperature():

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from snncompile.backends.accum import AccumBackend, HardwareSpec, Program
-from snncompile.backends.accum.synthetic import random_state_dict
 from snncompile.backends.reference import ReferenceInterpreter
 from snncompile.errors import SimulationError
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
+from snncompile.frontend.synthetic import random_state_dict
 from snncompile.models.config import NeuronConfig, SpikingMambaConfig
-from snncompile.simulator import Simulator, read_sim_json, run, sim_json, write_sim_json
+from snncompile.simulator import (LAYER_KEYS, Simulator, read_sim_doc, read_sim_json, run,
+                                  sim_json, write_sim_json)
 from snncompile.simulator.counters import K, KC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +57,9 @@ def test_matches_reference_bit_for_bit(kind, hw):
         for n in prog.graph.nodes:
             if n.op_type == "SpikedLinear":
                 np.testing.assert_array_equal(sim.values[f"{n.name}.acc"],
-                                              c.values[f"{n.name}.acc"].numpy())
+                                              ref.values[f"{n.name}.acc"].numpy())
             if n.op_type == "SpikeEncode":
-                s_ref = c.values[n.outputs[0]].numpy()
+                s_ref = ref.values[n.outputs[0]].numpy()
                 np.testing.assert_array_equal(sim.values[n.outputs[0]], s_ref)
                 frames = sim.values[f"{n.name}.frames"]
                 np.testing.assert_array_equal(frames.astype(np.int64).sum(axis=0), s_ref)
@@ -67,14 +68,14 @@ def test_matches_reference_bit_for_bit(kind, hw):
     # counters: spikes and ACs are the reference's accounting (binary encoding)
     _, cref, _ = ReferenceInterpreter(prog.graph, device="cpu").run(TOKENS)
     for n in prog.graph.nodes:
-        row = sim.counters.layer(n.name)
+        row = sim.counters.node(n.name)
         if n.op_type == "SpikeEncode":
-            assert row["spikes"] == cref.nodes[n.name].spikes
-            assert row["neuron_updates"] == cref.nodes[n.name].neuron_updates
+            assert row.spikes == cref.node(n.name).spikes
+            assert row.neuron_updates == cref.node(n.name).neuron_updates
         if n.op_type == "SpikedLinear":
-            assert row["acs"] == cref.nodes[n.name].counts.acs
-        assert row["macs"] == cref.nodes[n.name].counts.macs
-        assert row["dense_macs"] == cref.nodes[n.name].counts.dense_macs
+            assert row.acs == cref.node(n.name).acs
+        assert row.macs == cref.node(n.name).macs
+        assert row.dense_macs == cref.node(n.name).dense_macs
 
 
 def test_greedy_continuation_identical():
@@ -91,9 +92,10 @@ def test_counters_deterministic_and_consistent():
     b.run(TOKENS[:2])
     b.reset()
     b.run(TOKENS)
-    np.testing.assert_array_equal(a.counters.layers, b.counters.layers)
-    np.testing.assert_array_equal(a.counters.cores, b.counters.cores)
-    c = a.counters
+    np.testing.assert_array_equal(a.tally.layers, b.tally.layers)
+    np.testing.assert_array_equal(a.tally.cores, b.tally.cores)
+    assert a.counters == b.counters
+    c = a.tally
     assert c.tokens == len(TOKENS) and (c.layers >= 0).all()
     sl = [i for i, op in enumerate(c.ops) if op == "SpikedLinear"]
     # per-core ACs add up to the layers' ACs; messages = deliveries + partial-sum read-outs
@@ -118,12 +120,12 @@ def test_binary_and_graded_agree_on_values():
     for x, y in zip(res_b.logits, res_g.logits):
         np.testing.assert_array_equal(x, y)  # identical integer accumulators -> identical floats
     tb, tg = res_b.counters.totals(), res_g.counters.totals()
-    assert tb["acs"] == tg["acs"] > 0                  # same arithmetic (|s| adds per event)
-    assert tg["spikes"] < tb["spikes"]                 # one event per non-zero neuron
-    assert tg["spike_messages"] < tb["spike_messages"]
-    assert tg["weight_bytes_read"] < tb["weight_bytes_read"]
-    assert tg["cycles"] < tb["cycles"]                 # one barrier instead of D
-    assert tg["neuron_updates"] * 4 == tb["neuron_updates"]
+    assert tb.acs == tg.acs > 0                  # same arithmetic (|s| adds per event)
+    assert tg.spikes < tb.spikes                 # one event per non-zero neuron
+    assert tg.spike_messages < tb.spike_messages
+    assert tg.weight_bytes_read < tb.weight_bytes_read
+    assert tg.cycles < tb.cycles                 # one barrier instead of D
+    assert tg.neuron_updates * 4 == tb.neuron_updates
 
 
 def test_mapping_changes_costs_not_values():
@@ -132,21 +134,21 @@ def test_mapping_changes_costs_not_values():
     for x, y in zip(a.logits, b.logits):
         np.testing.assert_array_equal(x, y)
     ta, tb = a.counters.totals(), b.counters.totals()
-    assert ta["acs"] == tb["acs"] and ta["macs"] == tb["macs"] and ta["spikes"] == tb["spikes"]
-    assert ta["spike_messages"] != tb["spike_messages"]  # more tiles -> more read-outs
+    assert ta.acs == tb.acs and ta.macs == tb.macs and ta.spikes == tb.spikes
+    assert ta.spike_messages != tb.spike_messages  # more tiles -> more read-outs
 
 
 def test_sim_json_round_trip(tmp_path):
     prog = _program("silif", TINY)
     sim = Simulator(prog)
     new = sim.generate([1, 2], 3)
-    doc = sim_json(sim.counters, prog.hardware, prog.name, "abc", prompt="ab",
-                   continuation="c", wall_time_s=0.1)
+    doc = sim_json(sim.counters, text="abc", prompt="ab", continuation="c", wall_time_s=0.1)
     path = write_sim_json(tmp_path / "sim.json", doc)
-    back = read_sim_json(path)
+    back = read_sim_doc(path)
     assert back["format"] == "snncompile-sim/1" and back["tokens"] == 2 + len(new) - 1
-    assert back["totals"] == sim.counters.totals()
-    assert back["cycles"] == sim.counters.cycles
+    assert back["totals"] == {k: getattr(sim.counters.totals(), k) for k in LAYER_KEYS}
+    assert back["cycles"] == sim.counters.total("cycles")
+    assert read_sim_json(path).nodes == sim.counters.nodes  # the record, dense twin included
     assert back["time_s"] == pytest.approx(back["cycles"] / prog.hardware.clock_hz)
     assert HardwareSpec.from_dict(back["hardware"]) == prog.hardware
     names = [layer["name"] for layer in back["layers"]]
@@ -167,7 +169,7 @@ def test_dense_model_and_payload_width():
     sim = Simulator(prog)
     ref = ReferenceInterpreter(prog.graph, device="cpu")
     np.testing.assert_allclose(sim.step(4), ref.step(4, ref.init_state())[0].numpy(), atol=1e-9)
-    assert sim.counters.totals()["acs"] == 2 * cfg.d_model  # the residual adds only
+    assert sim.counters.totals().acs == 2 * cfg.d_model  # the residual adds only
     narrow = dataclasses.replace(TINY, payload_bits=2)
     prog = _program("silif", narrow)
     with pytest.raises(SimulationError, match="payload_bits"):
@@ -210,4 +212,4 @@ def test_bundled_model_matches_reference(tmp_path):
         for n in prog.graph.nodes:
             if n.op_type == "SpikedLinear":
                 np.testing.assert_array_equal(sim.values[f"{n.name}.acc"],
-                                              c.values[f"{n.name}.acc"].numpy())
+                                              ref.values[f"{n.name}.acc"].numpy())

@@ -12,10 +12,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from snncompile.backends.accum.synthetic import random_state_dict
 from snncompile.cli import main
 from snncompile.errors import ConfigError, MissingDependencyError
-from snncompile.export import build_graph
+from snncompile.frontend import build_graph
+from snncompile.frontend.synthetic import random_state_dict
 from snncompile.ir import serde
 from snncompile.models.config import NeuronConfig, SpikingMambaConfig
 from snncompile.sweep import (DaskExecutor, ProcessExecutor, SerialExecutor, load_spec,

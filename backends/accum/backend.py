@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from snncompile.backends.accum.hardware import HardwareSpec
+from snncompile.backends.accum.hardware import ENCODINGS, HardwareSpec
 from snncompile.backends.accum.lowering import DEFAULT_RATE, lower
 from snncompile.backends.accum.program import Program
 from snncompile.backends.base import Backend
-from snncompile.errors import HardwareSpecError
+from snncompile.errors import ConfigError, HardwareSpecError
 from snncompile.ir.graph import Graph
 
 
 class AccumBackend(Backend):
-    """lower(graph, hardware) -> Program; hardware is a HardwareSpec, a preset name or a TOML
-    path (None: the default preset)."""
+    """lower(graph, hardware, *, rate, slack, encoding, source) -> Program; hardware is a
+    HardwareSpec, a preset name or a TOML path (None: the default preset); `encoding`
+    ("binary" | "graded", None: the hardware's) overrides the hardware's spike encoding."""
 
     name = "accum"
+    program_class = Program
 
     def lower(self, graph: Graph, hardware: Any = None, *, rate: float = DEFAULT_RATE,
-              slack: float = 0.1, source: str | None = None) -> Program:
-        return lower(graph, as_hardware(hardware), rate=rate, slack=slack, source=source)
+              slack: float = 0.1, encoding: str | None = None,
+              source: str | None = None) -> Program:
+        spec = as_hardware(hardware)
+        if encoding is not None:
+            if encoding not in ENCODINGS:
+                raise ConfigError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+            spec = dataclasses.replace(spec, spike_encoding=encoding)
+        return lower(graph, spec, rate=rate, slack=slack, source=source)
+
+    def resolve_hardware(self, text: str | None) -> HardwareSpec:
+        """A preset name or a TOML file (None: the default preset)."""
+        return as_hardware(text)
 
 
 def as_hardware(hardware: Any) -> HardwareSpec:

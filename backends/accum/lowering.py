@@ -1,84 +1,94 @@
 """Lowering for the generic accumulate-only core: graph + HardwareSpec -> Program.
 
-Steps (a straight list):
- 1. verify the graph;
- 2. `quantize_weights` with the hardware's weight bit width (a layer already quantized to
-    another width is a HardwareFitError: integers are not re-quantized);
- 3. tile every SpikedLinear (tiling.tile_projection) at the expected spikes per input,
-    rate * D (binary) or min(1, rate * D) (graded), where D comes from its SpikeEncode;
- 4. pack the tiles into cores (partition.pack: HardwareFitError when they do not fit);
- 5. place the cores on the mesh and choose block hosts (placement.place);
- 6. assign every node a host core: the dense unit that runs it (dense ops, spike encoders)
-    or, for a SpikedLinear, the core its spikes leave from and its partial sums return to.
-    Nodes outside blocks go with the first block (embedding) or the last (norm_f, lm_head);
- 7. re-store each spiked weight input-major (WT contiguous (d_in, d_out); the graph keeps the
-    IR's (d_out, d_in) layout as the view WT.T, so no second copy exists);
- 8. estimate traffic for the placement and for the row-major baseline.
+The lowering is a straight list of named steps (`STEPS`, run by `snncompile.passes.run_steps`
+over an `AccumLowering` state; the names are kept as `Program.lowering`), after the graph is
+verified:
+ quantize  `quantize_weights` with the hardware's weight bit width (a layer already quantized
+           to another width is a HardwareFitError: integers are not re-quantized);
+ tile      tile every SpikedLinear (tiling.tile_projection, the shared tiling arithmetic with
+           this core's limits) at the expected spikes per input, rate * D (binary) or
+           min(1, rate * D) (graded), where D comes from its SpikeEncode;
+ pack      pack the tiles into cores (partition.pack: HardwareFitError when they do not fit);
+ place     place the cores on the mesh and choose block hosts (placement.place); assign every
+           node a host core: the dense unit that runs it (dense ops, spike encoders) or, for a
+           SpikedLinear, the core its spikes leave from and its partial sums return to. Nodes
+           outside blocks go with the first block (embedding) or the last (norm_f, lm_head);
+           estimate traffic for the placement and for the row-major baseline (the Mapping);
+ layout    re-store each spiked weight input-major (WT contiguous (d_in, d_out); the graph
+           keeps the IR's (d_out, d_in) layout as the view WT.T, so no second copy exists).
 Dense ops (everything but SpikeEncode / SpikedLinear) are assigned to the dense unit.
+`build_mapping` runs tile, pack and place alone (shape-only graphs included).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.backends.accum.mapping import LayerMap, Mapping, estimate_traffic, spikes_per_input
-from snncompile.backends.accum.partition import LayerTiles, pack
+from snncompile.backends.accum.partition import Bin, LayerTiles, pack
 from snncompile.backends.accum.placement import place
 from snncompile.backends.accum.program import Program
 from snncompile.backends.accum.tiling import tile_projection
 from snncompile.errors import HardwareFitError, IRError
 from snncompile.ir.graph import Graph
-from snncompile.passes import quantize_weights
+from snncompile.passes import Step, quantize_weights, run_steps
 
 DEFAULT_RATE = 0.25  # firing rate per micro-step slot assumed when mapping (traffic estimate)
 
+SpikedLayer = tuple[str, int | None, int, int, int]   # (name, block, d_in, d_out, D)
 
-def lower(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE, slack: float = 0.1,
-          source: str | None = None) -> Program:
-    """Lower `graph` onto `hw` (module docstring)."""
-    if not 0 < rate <= 1:
-        raise IRError(f"lower: rate must be in (0, 1], got {rate}")
-    if slack < 0:
-        raise IRError(f"lower: slack must be >= 0, got {slack}")
-    graph.verify()
-    for n in graph.nodes:
-        if n.op_type == "SpikedLinear" and n.op.weight_bits not in (0, hw.weight_bits):
+
+@dataclass(frozen=True)
+class AccumLowering:
+    """The state the lowering steps pass along: the graph and hardware, the mapping
+    parameters, and what each step decided (empty until it runs)."""
+
+    graph: Graph
+    hw: HardwareSpec
+    rate: float = DEFAULT_RATE
+    slack: float = 0.1
+    layers: tuple[SpikedLayer, ...] = ()
+    tiled: tuple[LayerTiles, ...] = ()
+    bins: tuple[Bin, ...] = ()
+    mapping: Mapping | None = None
+
+
+def quantize_step(s: AccumLowering) -> AccumLowering:
+    """Quantize the spiked weights to the hardware's bit width (module docstring)."""
+    for n, _neuron in s.graph.spiked_projections():
+        if n.op.weight_bits not in (0, s.hw.weight_bits):
             raise HardwareFitError(
                 f"layer {n.name!r} has {n.op.weight_bits}-bit weights, the hardware "
-                f"core.weight_bits is {hw.weight_bits} (export the float model and lower again)")
-    graph = quantize_weights.run(graph, bits=hw.weight_bits).graph
+                f"core.weight_bits is {s.hw.weight_bits} (export the float model and lower "
+                f"again)")
+    graph = quantize_weights.run(s.graph, bits=s.hw.weight_bits).graph
     graph.verify()
-    mapping = build_mapping(graph, hw, rate=rate, slack=slack)
-    graph = to_input_major(graph)
-    return Program(graph, hw, mapping, source=source)
+    return dataclasses.replace(s, graph=graph)
 
 
-def spiked_layers(graph: Graph) -> list[tuple[str, int | None, int, int, int]]:
-    """(name, block, d_in, d_out, D) of every SpikedLinear, D from its SpikeEncode."""
-    producers = graph.producers()
-    out = []
-    for n in graph.nodes:
-        if n.op_type != "SpikedLinear":
-            continue
-        src = producers.get(n.inputs[0])
-        if src is None or src.op_type != "SpikeEncode":
-            raise IRError(f"node {n.name!r}: the input of a SpikedLinear must come from a "
-                          f"SpikeEncode")
-        out.append((n.name, n.block, n.op.d_in, n.op.d_out, src.op.D))
-    return out
+def tile_step(s: AccumLowering) -> AccumLowering:
+    """Split every spiked projection into a grid of tiles that each fit a core."""
+    layers = tuple(spiked_layers(s.graph))
+    tiled = tuple(LayerTiles(name, block, tile_projection(
+        d_in, d_out, s.hw, spikes_per_input(s.rate, D, s.hw.spike_encoding), s.slack, D=D,
+        name=name)) for name, block, d_in, d_out, D in layers)
+    return dataclasses.replace(s, layers=layers, tiled=tiled)
 
 
-def build_mapping(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE,
-                  slack: float = 0.1) -> Mapping:
-    """Tiles, packing, placement and hosts of a (shape-only or full) graph on `hw`."""
-    layers = spiked_layers(graph)
-    tiled = [LayerTiles(name, block, tile_projection(
-        d_in, d_out, hw, spikes_per_input(rate, D, hw.spike_encoding), slack, D=D, name=name))
-        for name, block, d_in, d_out, D in layers]
-    bins = pack(tiled, hw)
+def pack_step(s: AccumLowering) -> AccumLowering:
+    """Pack the tiles into cores (bins)."""
+    return dataclasses.replace(s, bins=tuple(pack(list(s.tiled), s.hw)))
+
+
+def place_step(s: AccumLowering) -> AccumLowering:
+    """Place the bins on the mesh, host every node, estimate the traffic: the Mapping."""
+    graph, hw, layers, tiled, bins = s.graph, s.hw, s.layers, list(s.tiled), list(s.bins)
     blocks = sorted({n.block for n in graph.nodes}, key=lambda b: (b is None, b))
-    spi = spikes_per_input(rate, max((D for *_, D in layers), default=1), hw.spike_encoding)
+    spi = spikes_per_input(s.rate, max((D for *_, D in layers), default=1), hw.spike_encoding)
     estimate = {}
     for strategy in ("row_major", "optimized"):
         placed = place(bins, tiled, hw, spi, blocks, strategy=strategy)
@@ -92,9 +102,46 @@ def build_mapping(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE,
                      tuple(tile_core[(li, ti)] for ti in range(tiled[li].grid.n_tiles)))
             for li, (name, block, d_in, d_out, D) in enumerate(layers))
         hosts = node_hosts(graph, placed.block_host)
-        estimate[strategy] = estimate_traffic(lmaps, hosts, hw, rate, dense_transfers(graph))
+        estimate[strategy] = estimate_traffic(lmaps, hosts, hw, s.rate, dense_transfers(graph))
     estimate["cores_used"] = len(bins)
-    return Mapping(lmaps, hosts, rate, slack, estimate)
+    return dataclasses.replace(s, mapping=Mapping(lmaps, hosts, s.rate, s.slack, estimate))
+
+
+def layout_step(s: AccumLowering) -> AccumLowering:
+    """Store the spiked weights input-major."""
+    return dataclasses.replace(s, graph=to_input_major(s.graph))
+
+
+MAPPING_STEPS: tuple[Step[AccumLowering], ...] = (
+    Step("tile", tile_step), Step("pack", pack_step), Step("place", place_step))
+STEPS: tuple[Step[AccumLowering], ...] = (
+    Step("quantize", quantize_step), *MAPPING_STEPS, Step("layout", layout_step))
+
+
+def lower(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE, slack: float = 0.1,
+          source: str | None = None) -> Program:
+    """Lower `graph` onto `hw`: verify it, then run `STEPS` (module docstring)."""
+    if not 0 < rate <= 1:
+        raise IRError(f"lower: rate must be in (0, 1], got {rate}")
+    if slack < 0:
+        raise IRError(f"lower: slack must be >= 0, got {slack}")
+    graph.verify()
+    done = run_steps(AccumLowering(graph, hw, rate, slack), STEPS)
+    return Program(done.state.graph, hw, done.state.mapping, source=source, lowering=done.log)
+
+
+def spiked_layers(graph: Graph) -> list[SpikedLayer]:
+    """(name, block, d_in, d_out, D) of every spiked projection, D from the neuron feeding it
+    (`Graph.spiked_projections`: IRError when its spike input does not come from a neuron)."""
+    return [(n.name, n.block, n.op.d_in, n.op.d_out, neuron.op.D)
+            for n, neuron in graph.spiked_projections()]
+
+
+def build_mapping(graph: Graph, hw: HardwareSpec, *, rate: float = DEFAULT_RATE,
+                  slack: float = 0.1) -> Mapping:
+    """Tiles, packing, placement and hosts of a (shape-only or full) graph on `hw`: the
+    tile, pack and place steps alone."""
+    return run_steps(AccumLowering(graph, hw, rate, slack), MAPPING_STEPS).state.mapping
 
 
 def node_hosts(graph: Graph, block_host: dict[int | None, int]) -> dict[str, int]:
@@ -130,8 +177,8 @@ def to_input_major(graph: Graph) -> Graph:
     """Store each quantized SpikedLinear weight as WT (d_in, d_out) C-contiguous; the graph
     param becomes the (d_out, d_in) view WT.T (same values, no extra copy)."""
     params = dict(graph.params)
-    for n in graph.nodes:
-        if n.op_type == "SpikedLinear" and n.op.weight_bits:
+    for n, _neuron in graph.spiked_projections():
+        if n.op.weight_bits:
             w = params[n.params["weight"]]
             if not w.T.flags.c_contiguous:
                 params[n.params["weight"]] = np.ascontiguousarray(w.T).T

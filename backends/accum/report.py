@@ -7,12 +7,13 @@ console, max_cores=16)` prints it as rich tables.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from snncompile.backends.accum.program import Program
+if TYPE_CHECKING:
+    from snncompile.backends.accum.program import Program
 
 
-def mapping_report(program: Program) -> dict[str, Any]:
+def mapping_report(program: "Program") -> dict[str, Any]:
     hw, m = program.hardware, program.mapping
     usage = m.core_usage(hw)
     cores = []

@@ -5,6 +5,8 @@ lava-nc (Python 3.10 subprocess) and checked bit for bit against the reference.
     program = LoihiBackend().lower(graph, encoding="graded")    # or "binary"
     program.report()                                          # Dense processes, cores, chips
     result = run_in_lava(program, token_ids)                  # open-loop replay, checked
+    program.save("prog/"); LoihiProgram.load("prog/")         # the program folder
+    program.generate(token_ids, 4)                            # new ids, replayed through Lava
 
 Modules: `spec` (limits), `tiling` (blocks), `encoding` (int8 and spikes as Lava Dense
 arguments), `program`, `backend` (lowering), `execute` (replay, subprocess, comparison),

@@ -299,8 +299,8 @@ def replay(program: LoihiProgram, tokens: Sequence[int], generate: int = 0) -> R
         logits, c = ref.step(tok, state, keep_values=True)
         fed.append(tok)
         for name, value in inputs.items():
-            levels[name].append(c.values[value].cpu().numpy().astype(np.int64))
-            accs[name].append(c.values[f"{name}.acc"].cpu().numpy().astype(np.int64))
+            levels[name].append(ref.values[value].cpu().numpy().astype(np.int64))
+            accs[name].append(ref.values[f"{name}.acc"].cpu().numpy().astype(np.int64))
         if not queue and len(new) < generate:
             lg = logits[: ref.vocab_size] if ref.vocab_size else logits
             new.append(int(lg.argmax()))

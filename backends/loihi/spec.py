@@ -25,8 +25,11 @@ sum 2^(weight_bits-1) * D * c stays below 2^(message_bits-1).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
+from snncompile.backends.tiling import inputs_within_accumulator
 from snncompile.errors import HardwareSpecError
 
 
@@ -61,8 +64,29 @@ class LoihiSpec:
 
     def max_fan_in(self, D: int) -> int:
         """Inputs per block allowed by the fan-in and by the partial-sum width at level D."""
-        by_width = self.max_partial() // ((1 << (self.weight_bits - 1)) * D)
+        by_width = inputs_within_accumulator(self.message_bits, 1 << (self.weight_bits - 1), D)
         return min(self.fan_in_per_core, by_width)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "LoihiSpec":
+        """The spec of `to_dict()`'s form; HardwareSpecError naming a missing, unknown or bad
+        field."""
+        if not isinstance(data, dict):
+            raise HardwareSpecError("loihi spec must be an object of its fields")
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in names:
+                raise HardwareSpecError(f"unknown field loihi.{key} (known: {', '.join(names)})")
+        for key in names:
+            if key not in data:
+                raise HardwareSpecError(f"missing field loihi.{key}")
+        if not isinstance(data["name"], str) or not data["name"]:
+            raise HardwareSpecError(f"loihi.name must be a non-empty string, got "
+                                    f"{data['name']!r}")
+        if isinstance(data["weight_bits"], bool) or not isinstance(data["weight_bits"], int):
+            raise HardwareSpecError(f"loihi.weight_bits must be an integer, got "
+                                    f"{data['weight_bits']!r}")
+        return cls(**data)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "cores_per_chip": self.cores_per_chip,

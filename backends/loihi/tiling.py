@@ -10,40 +10,37 @@ With f = spec.max_fan_in(D) (fan-in limit and 24-bit partial sums, see `spec.py`
 Blocks are balanced (sizes differ by at most one). Block (i, j) holds W[rows_i, cols_j] in one
 Lava Dense process; the binary encoding doubles it (two rails, see `encoding.py`), and every
 Dense process is one virtual core. A column block's partial sums go back to the host, which
-adds the C partials of each output in int64.
+adds the C partials of each output in int64. The arithmetic is the shared
+`snncompile.backends.tiling.fewest_input_blocks`, called with this target's limits.
 """
 
 from __future__ import annotations
 
 from snncompile.backends.loihi.spec import LoihiSpec
+from snncompile.backends.tiling import CoreLimits, balanced_ranges, fewest_input_blocks
 from snncompile.errors import HardwareFitError
 
+Ranges = tuple[tuple[int, int], ...]
 
-def balanced(n: int, parts: int) -> tuple[tuple[int, int], ...]:
+
+def balanced(n: int, parts: int) -> Ranges:
     """`parts` consecutive (start, stop) ranges covering 0..n, sizes differing by <= 1."""
-    q, r = divmod(n, parts)
-    out, start = [], 0
-    for i in range(parts):
-        stop = start + q + (1 if i < r else 0)
-        out.append((start, stop))
-        start = stop
-    return tuple(out)
+    return balanced_ranges(n, parts)
 
 
-def split_layer(name: str, d_in: int, d_out: int, D: int, spec: LoihiSpec
-                ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+def core_limits(spec: LoihiSpec, D: int) -> CoreLimits:
+    """What one Dense block may use of a virtual core at spike level D (the shared tiling's
+    terms: inputs = fan-in, outputs = compartments)."""
+    return CoreLimits(max_inputs=spec.max_fan_in(D), max_outputs=spec.outputs_per_core,
+                      weight_bytes=spec.weight_bytes_per_core, weight_bits=spec.weight_bits)
+
+
+def split_layer(name: str, d_in: int, d_out: int, D: int, spec: LoihiSpec) -> tuple[Ranges, Ranges]:
     """(row ranges, column ranges) of layer `name` (module docstring)."""
-    fan_in = spec.max_fan_in(D)
-    if fan_in < 1:
+    limits = core_limits(spec, D)
+    if limits.max_inputs < 1:
         raise HardwareFitError(
             f"layer {name!r}: spike level D={D} with int8 weights overflows a "
             f"{spec.message_bits}-bit partial sum even for one input")
-    n_cols = -(-d_in // fan_in)
-    widest = -(-d_in // n_cols)
-    rows_max = min(spec.outputs_per_core, spec.weight_bytes_per_core // widest)
-    if rows_max < 1:
-        raise HardwareFitError(
-            f"layer {name!r}: {widest} inputs of 8-bit weights need more than "
-            f"{spec.weight_bytes_per_core} bytes per output row")
-    n_rows = -(-d_out // rows_max)
-    return balanced(d_out, n_rows), balanced(d_in, n_cols)
+    grid = fewest_input_blocks(d_in, d_out, limits, name)
+    return grid.output_ranges, grid.input_ranges

@@ -1,6 +1,5 @@
 """The reference backend: the PyTorch interpreter that defines what every IR op means."""
 
-from snncompile.backends.reference.interpreter import (Counters, GenerateResult, NodeCounters,
-                                                       ReferenceInterpreter)
+from snncompile.backends.reference.interpreter import GenerateResult, ReferenceInterpreter
 
-__all__ = ["Counters", "GenerateResult", "NodeCounters", "ReferenceInterpreter"]
+__all__ = ["GenerateResult", "ReferenceInterpreter"]

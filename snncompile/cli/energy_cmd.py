@@ -10,7 +10,6 @@ table prices them):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -70,11 +69,11 @@ def energy(config_spec, model_path, sim_path, fire_rate, mean_spikes, rates_from
     LM head was counted."""
 
     from snncompile.energy import report as rep
-    from snncompile.energy.table import list_tables, load_table
+    from snncompile.energy.table import list_tables
 
     if list_presets:
         for name in list_tables():
-            t = load_table(name)
+            t = cost_table(name)
             click.echo(f"{name}: {t.description}")
         return
     sources = [s for s in (config_spec, model_path, sim_path) if s]
@@ -106,11 +105,29 @@ def energy(config_spec, model_path, sim_path, fire_rate, mean_spikes, rates_from
             click.echo(f"wrote {p}", err=True)
 
 
+def cost_table(name_or_path, hardware=None):
+    """A cost table; one priced from a hardware description gets `hardware` (sim.json's), else
+    the accum preset the table names. The energy package takes hardware as data only: presets
+    are resolved here."""
+    from snncompile.energy.table import hardware_preset, load_table, table_path
+    from snncompile.errors import CostTableError, HardwareSpecError
+
+    if hardware is None:
+        preset = hardware_preset(name_or_path)
+        if preset is not None:
+            from snncompile.backends.accum.hardware import HardwareSpec
+            try:
+                hardware = HardwareSpec.load(preset).to_dict()
+            except HardwareSpecError as exc:
+                raise CostTableError(f"cost table {table_path(name_or_path).name}: "
+                                     f"hardware = {preset!r}: {exc}") from None
+    return load_table(name_or_path, hardware=hardware)
+
+
 def _analytic(config_spec, model_path, fire_rate, mean_spikes, rates_from, lm_head, D, preset,
               weight_reads, tokens):
     from snncompile.energy.analytic import analytic_counters, rates_from_counters, spiking_graph
-    from snncompile.energy.counters import read_sim_json
-    from snncompile.energy.table import load_table
+    from snncompile.simulator.simjson import read_sim_json
     from snncompile.errors import ConfigError
 
     given = [n for n, v in (("--fire-rate", fire_rate), ("--mean-spikes", mean_spikes),
@@ -118,7 +135,7 @@ def _analytic(config_spec, model_path, fire_rate, mean_spikes, rates_from, lm_he
     if len(given) != 1:
         raise click.UsageError("analytic mode needs exactly one of --fire-rate, --mean-spikes "
                                f"or --rates-from (got {', '.join(given) or 'none'})")
-    table = load_table(preset)
+    table = cost_table(preset)
     meta: dict = {}
     if model_path:
         if D is not None:
@@ -140,24 +157,26 @@ def _analytic(config_spec, model_path, fire_rate, mean_spikes, rates_from, lm_he
 
 
 def _measured(sim_path, preset, lm_head, fire_rate, mean_spikes, rates_from, D):
-    from dataclasses import replace
-
-    from snncompile.energy.counters import read_sim_json
-    from snncompile.energy.table import load_table
     from snncompile.errors import ConfigError
+    from snncompile.ir.ops import OPS
+    from snncompile.simulator.simjson import read_sim_json
+
+    def readout(n) -> bool:
+        cls = OPS.get(n.op)
+        return bool(cls is not None and cls.readout)
 
     bad = [n for n, v in (("--fire-rate", fire_rate), ("--mean-spikes", mean_spikes),
                           ("--rates-from", rates_from), ("--D", D)) if v is not None]
     if bad:
         raise click.UsageError(f"{bad[0]} is for analytic mode; --from uses the measured counters")
     counters = read_sim_json(sim_path)
-    has_head = any(l.op == "LMHead" for l in counters.layers)
+    has_head = any(readout(n) for n in counters.nodes)
     if lm_head is None:
         lm_head = has_head
     elif lm_head and not has_head:
         raise ConfigError(f"--lm-head: {Path(sim_path).name} has no LMHead layer to count")
     if not lm_head:
-        counters = counters.without_ops(["LMHead"])
-    counters = replace(counters, meta={**counters.meta, "lm_head": lm_head})
-    table = load_table(preset, hardware=counters.meta.get("hardware") or None)
+        counters = counters.select(lambda n: not readout(n))
+    counters = counters.with_meta(lm_head=lm_head)
+    table = cost_table(preset, hardware=counters.meta.get("hardware") or None)
     return counters, table

@@ -17,19 +17,19 @@ def layer_rows(graph, fire_rate: float) -> list[dict[str, Any]]:
     from snncompile.ir.ops import spike_sum_at_rate
 
     shapes = graph.value_shapes()
-    producers = graph.producers()
     specs = graph.param_specs()
     seen: set[str] = set()
     rows = []
     for n in graph.nodes:
         D = None
         spike_sum = None
-        if n.op_type == "SpikeEncode":
+        if n.op.emits_spikes:
             D = n.op.D
-        elif n.op.in_kinds and n.op.in_kinds[0] == "spike":
-            src = producers.get(n.inputs[0])
-            D = src.op.D if src is not None and src.op_type == "SpikeEncode" else 1
-            spike_sum = spike_sum_at_rate(n.op.d_in, D, fire_rate)
+        elif n.op.spike_inputs():
+            src = graph.spike_source(n.name)
+            D = src.op.D
+            d_in = shapes[n.inputs[n.op.spike_inputs()[0]]][0]
+            spike_sum = spike_sum_at_rate(d_in, D, fire_rate)
         c = n.op.counts(spike_sum)
         nparams = 0
         for pname in n.params.values():

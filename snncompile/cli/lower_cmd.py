@@ -1,4 +1,11 @@
-"""`snncompile lower model.onnx --backend accum --hw FILE -o prog/`: lower and map a model."""
+"""`snncompile lower model.onnx --backend NAME [--hw HW] -o prog/`: lower a model for a backend
+and write its program folder.
+
+The backend comes from the registry (`snncompile.backends.BACKENDS`); it resolves `--hw`
+(`Backend.resolve_hardware`) and takes only its own lowering options (`Backend.option_names`:
+accum takes --rate and --encoding, loihi --encoding, reference none); an option the backend
+does not take is an error naming it. The report printed afterwards is the program's
+(`Program.report()` / `render_report`)."""
 
 from __future__ import annotations
 
@@ -6,53 +13,62 @@ import json
 
 import click
 
+# command-line flag -> lowering option of `Backend.lower`
+FLAGS = {"rate": "--rate", "encoding": "--encoding"}
+
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--backend", default="accum", show_default=True,
-              help="Target backend (only 'accum' writes a program folder).")
-@click.option("--hw", "hardware", default="default", show_default=True,
-              help="Hardware description: a TOML file or a preset name (see `snncompile hw list`).")
+@click.option("--backend", "backend_name", default="accum", show_default=True,
+              help="Target backend: accum (generic core), loihi (Lava Dense blocks) or "
+                   "reference (the graph as it is).")
+@click.option("--hw", "hardware", default=None,
+              help="Hardware description, as the backend reads it: accum, a TOML file or a "
+                   "preset (default 'default', see `snncompile hw list`); loihi, 'loihi2' "
+                   "(the default); reference takes none.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Program folder to write (replaced atomically).")
-@click.option("--rate", type=click.FloatRange(0, 1, min_open=True), default=0.25,
-              show_default=True, help="Firing rate per micro-step slot assumed for the mapping.")
+@click.option("--rate", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="accum: firing rate per micro-step slot assumed for the mapping "
+                   "[default: 0.25].")
 @click.option("--encoding", type=click.Choice(["binary", "graded"]), default=None,
-              help="Override the hardware's spike encoding.")
+              help="accum: override the hardware's spike encoding; loihi: graded (default) "
+                   "or binary.")
 @click.option("--cores", "max_cores", type=click.IntRange(min=1), default=16, show_default=True,
-              help="How many cores to list in the report.")
-@click.option("--json", "as_json", is_flag=True, help="Print the mapping report as JSON.")
-def lower(model: str, backend: str, hardware: str, output: str, rate: float,
+              help="How many rows of long tables (accum: cores) the report lists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the program's report as JSON.")
+def lower(model: str, backend_name: str, hardware: str | None, output: str, rate: float | None,
           encoding: str | None, max_cores: int, as_json: bool) -> None:
-    """Quantize, tile and place MODEL (an snncompile ONNX file) and write a program folder.
+    """Lower MODEL (an snncompile ONNX file) for a backend and write a program folder
+    (accum: quantize, tile, pack, place; loihi: quantize, tile into Dense blocks, place).
 
     A model that does not fit the hardware fails with the layer and what it needs (exit 2)."""
-    import dataclasses
-
     from rich.console import Console
 
     from snncompile.backends import get_backend
-    from snncompile.backends.accum.backend import as_hardware
-    from snncompile.backends.accum.report import mapping_report, render_mapping_report
     from snncompile.errors import ConfigError
     from snncompile.ir import serde
 
-    if backend != "accum":
-        raise ConfigError(f"--backend {backend!r} has no program folder to write; use 'accum' "
-                          f"(`snncompile run` interprets a model on the reference backend)")
-    spec = as_hardware(hardware)
-    if encoding is not None:
-        spec = dataclasses.replace(spec, spike_encoding=encoding)
+    backend = get_backend(backend_name)
+    options = {k: v for k, v in (("rate", rate), ("encoding", encoding)) if v is not None}
+    known = backend.option_names()
+    for key in options:
+        if key not in known:
+            takes = (f"it takes {', '.join(FLAGS.get(k, k) for k in known)}" if known
+                     else "it takes no lowering options")
+            raise ConfigError(f"{FLAGS[key]} is not an option of the {backend.name} backend "
+                              f"({takes})")
+    spec = backend.resolve_hardware(hardware)
     console = Console(stderr=as_json)
     with console.status(f"loading {model}"):
         graph = serde.load(model)
-    with console.status(f"lowering onto {spec.name}"):
-        program = get_backend(backend).lower(graph, spec, rate=rate, source=str(model))
+    with console.status(f"lowering for {backend.name}"):
+        program = backend.lower(graph, spec, source=str(model), **options)
     with console.status(f"writing {output}"):
         program.save(output)
-    report = mapping_report(program)
+    report = program.report()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    render_mapping_report(report, console, max_cores=max_cores)
+    program.render_report(report, console, max_rows=max_cores)
     console.print(f"wrote {output}")

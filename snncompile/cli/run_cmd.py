@@ -48,13 +48,13 @@ def run(model: str, prompt: str, n_tokens: int, temperature: float, seed: int, d
 
 
 def load_graph(path: str):
-    """The graph of an .onnx file, or the lowered graph of a program folder."""
+    """The graph of an .onnx file, or the lowered graph of a program folder (any backend)."""
     from pathlib import Path
 
     from snncompile.ir import serde
 
     if Path(path).is_dir():
-        from snncompile.backends.accum.program import Program
+        from snncompile.backends import load_program
 
-        return Program.load(path).graph
+        return load_program(path).graph
     return serde.load(path)

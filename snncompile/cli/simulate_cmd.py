@@ -24,17 +24,23 @@ def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
     from rich.table import Table
     from rich.text import Text
 
-    from snncompile.backends.accum.program import Program
+    from snncompile.backends import load_program
+    from snncompile.backends.base import read_manifest
     from snncompile.data.tokenizer import decode, encode
     from snncompile.errors import SimulationError
-    from snncompile.simulator import Simulator, sim_json, write_sim_json
+    from snncompile.simulator import LAYER_KEYS, Simulator, sim_json, write_sim_json
 
     ids = encode(prompt)
     if not ids:
         raise SimulationError("--prompt is empty")
     console = Console()
     with console.status(f"loading {program}"):
-        prog = Program.load(program)
+        kind = read_manifest(program)["backend"]
+        if kind != "accum":
+            raise SimulationError(
+                f"{program!r} is a {kind} program; the simulator runs accum programs"
+                + (" (run a loihi program with `snncompile lava`)" if kind == "loihi" else ""))
+        prog = load_program(program)
         sim = Simulator(prog, encoding)
     total = len(ids) + max(n_tokens - 1, 0)
     t0 = time.perf_counter()
@@ -48,19 +54,21 @@ def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
     console.print(Text(prompt, style="bold") + Text(continuation, style="green"))
     c, hw = sim.counters, prog.hardware
     tot = c.totals()
+    cycles = tot.cycles
     table = Table(title=f"counters over {c.tokens} tokens ({sim.encoding} spikes, {hw.name})")
     table.add_column("counter")
     table.add_column("total", justify="right")
     table.add_column("per token", justify="right")
-    for key, v in tot.items():
+    for key in LAYER_KEYS:
+        v = getattr(tot, key)
         table.add_row(key, f"{v:,}", f"{v / max(c.tokens, 1):,.1f}")
     console.print(table)
-    console.print(f"simulated time {c.cycles / hw.clock_hz * 1e3:.3f} ms "
-                  f"({c.cycles / max(c.tokens, 1):,.0f} cycles/token at "
+    console.print(f"simulated time {cycles / hw.clock_hz * 1e3:.3f} ms "
+                  f"({cycles / max(c.tokens, 1):,.0f} cycles/token at "
                   f"{hw.clock_hz / 1e9:g} GHz); "
                   f"host time {wall:.2f} s")
     if json_path:
-        doc = sim_json(c, hw, prog.name, prompt + continuation, encoding=sim.encoding,
-                       prompt=prompt, continuation=continuation, wall_time_s=wall)
+        doc = sim_json(c, text=prompt + continuation, prompt=prompt,
+                       continuation=continuation, wall_time_s=wall)
         write_sim_json(json_path, doc)
         console.print(f"wrote {json_path}")

@@ -20,7 +20,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from snncompile.errors import IRError
-from snncompile.ir.ops import Op, OpCounts, Shape
+from snncompile.ir.counts import Counts
+from snncompile.ir.ops import Op, Shape
 
 _BLOCK = re.compile(r"^layers\.(\d+)\.")
 
@@ -115,24 +116,49 @@ class Graph:
     def param_nbytes(self) -> int:
         return sum(int(a.nbytes) for a in self.params.values())
 
-    def config(self):
-        """The model config stored in metadata, as a SpikingMambaConfig."""
-        from snncompile.models.config import SpikingMambaConfig
-        if "config" not in self.metadata:
-            raise IRError("graph metadata has no 'config'")
-        return SpikingMambaConfig.from_mamba_ssm_dict(self.metadata["config"])
-
-    def counts(self, spike_sums: Mapping[str, int | float] | None = None) -> dict[str, OpCounts]:
-        """Per-node `OpCounts` for one token; `spike_sums[node]` = sum |s| of the input of
-        each SpikedLinear node."""
+    def counts(self, spike_sums: Mapping[str, int | float] | None = None) -> dict[str, Counts]:
+        """Per-node `Counts` for one token; `spike_sums[node]` = sum |s| of the spike input
+        of each node that takes spikes."""
         spike_sums = spike_sums or {}
-        out: dict[str, OpCounts] = {}
+        out: dict[str, Counts] = {}
         for n in self.nodes:
             try:
                 out[n.name] = n.op.counts(spike_sums.get(n.name))
             except IRError as exc:
                 raise IRError(f"node {n.name!r}: {exc}") from None
         return out
+
+    def spike_source(self, name: str) -> Node:
+        """The neuron (spike-emitting node) whose output feeds node `name`'s spike input."""
+        node = self.node(name)
+        idx = node.op.spike_inputs()
+        if not idx:
+            raise IRError(f"node {name!r} ({node.op_type}) takes no spike input")
+        src = self.producers().get(node.inputs[idx[0]])
+        if src is None or not src.op.emits_spikes:
+            raise IRError(f"node {name!r}: its spike input is not produced by a neuron")
+        return src
+
+    def spiked_projections(self) -> list[tuple[Node, Node]]:
+        """(node, the neuron feeding it) for every node with a spike input, in graph order."""
+        producers = self.producers()
+        out = []
+        for n in self.nodes:
+            idx = n.op.spike_inputs()
+            if idx:
+                src = producers.get(n.inputs[idx[0]])
+                if src is None or not src.op.emits_spikes:
+                    raise IRError(f"node {n.name!r}: its spike input is not produced by a neuron")
+                out.append((n, src))
+        return out
+
+    def neurons(self) -> list[Node]:
+        """Every spike-emitting node, in graph order."""
+        return [n for n in self.nodes if n.op.emits_spikes]
+
+    def state_shapes(self) -> dict[str, dict[str, Shape]]:
+        """{node: {state name: shape}} of every stateful node."""
+        return {n.name: n.op.state_shapes() for n in self.nodes if n.op.stateful}
 
     # -- checks ----------------------------------------------------------------------------
     def value_shapes(self) -> dict[str, Shape]:
@@ -171,6 +197,7 @@ class Graph:
                 raise IRError(f"{where}: op is not an IR op ({type(n.op).__name__})")
             try:
                 n.op.verify()
+                n.op.verify_state()
             except IRError as exc:
                 raise IRError(f"{where}: {exc}") from None
             if len(n.inputs) != n.op.n_inputs:

@@ -12,8 +12,21 @@ its equation. Class attributes say how it plugs into a graph:
 
 Methods: `verify()` raises `IRError` naming the field; `param_shapes()` gives
 {role: (shape, allowed dtypes)}; `infer(input_shapes)` returns the output shapes;
-`counts(spike_sum=None)` returns the per-token `OpCounts` of docs/architecture.md
+`counts(spike_sum=None)` returns the per-token `Counts` of docs/architecture.md
 ("Per-op accounting"). `OPS` is the one registry; a graph never needs an isinstance ladder.
+
+Facts every op declares, so that no code outside the IR tests an op's type name:
+
+  state_shapes()    {state name: shape} carried across tokens (stateful ops; verify() fails
+                    for a stateful op that declares none, or a stateless one that declares any)
+  state_elements()  elements of that state, read and written once per step
+  param_reads()     {role: elements read per step} by a dense executor (Embedding: one row)
+  dense_work()      operations a dense unit performs per step (macs + acs; a row copy for
+                    Embedding, nothing for Split)
+  spike_inputs()    indices of the inputs that carry spike levels; `emits_spikes` when an
+                    output does (a neuron)
+  neuron_updates()  neuron state updates per step (neurons)
+  readout           True for the op that maps the last hidden state to logits (LMHead)
 
 Glossary: d width, V vocabulary (padded), C conv channels, K conv kernel, H heads,
 P head dim, N state size, G groups, D maximum spike level, theta spike threshold/scale.
@@ -28,38 +41,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from snncompile.errors import IRError
-from snncompile.models.config import NEURON_KINDS, level_range
+from snncompile.ir.counts import Counts
+from snncompile.ir.neurons import NEURON_KINDS, level_range
 
 Shape = tuple[int, ...]
 FLOAT_DTYPES = ("float32", "float64", "float16")
 INT8 = ("int8",)
-
-
-@dataclass(frozen=True)
-class OpCounts:
-    """Arithmetic of one op for one token.
-
-    macs / acs    multiply-accumulates and accumulates as executed by the SNN
-    dense_macs    multiply-accumulates the same op costs in the dense (ANN) model
-    dense_acs     additions the dense model prices as AC (residual adds)
-    Values are ints for measured spike sums, floats for expected ones (rate models).
-    """
-
-    macs: int | float = 0
-    acs: int | float = 0
-    dense_macs: int | float = 0
-    dense_acs: int | float = 0
-
-    def __add__(self, other: "OpCounts") -> "OpCounts":
-        return OpCounts(self.macs + other.macs, self.acs + other.acs,
-                        self.dense_macs + other.dense_macs, self.dense_acs + other.dense_acs)
-
-    def scaled(self, k: int | float) -> "OpCounts":
-        """Counts of `k` tokens."""
-        return OpCounts(self.macs * k, self.acs * k, self.dense_macs * k, self.dense_acs * k)
-
-    def as_dict(self) -> dict[str, int | float]:
-        return dataclasses.asdict(self)
 
 
 def spike_sum_at_rate(d_in: int, D: int, rate: float) -> float:
@@ -98,7 +85,22 @@ class Op:
 
     # -- contract (overridden) -------------------------------------------------------------
     def verify(self) -> None:
-        """Check every attribute; raise IRError naming the field."""
+        """Check every attribute; raise IRError naming the field (subclasses add their own
+        checks after this one)."""
+        self._verify_attributes()
+
+    def verify_state(self) -> None:
+        """Check the op's state declaration against `stateful` (after `verify`)."""
+        declared = self.state_shapes()
+        if self.stateful and not declared:
+            raise IRError(f"{self.op_type} is stateful but declares no state (state_shapes)")
+        if declared and not self.stateful:
+            raise IRError(f"{self.op_type} declares state {sorted(declared)} but is not stateful")
+        for sname, shape in declared.items():
+            if not all(isinstance(x, int) and x >= 0 for x in shape):
+                raise IRError(f"{self.op_type}: state {sname!r} has an invalid shape {shape!r}")
+
+    def _verify_attributes(self) -> None:
         for name, typ in self.attribute_types().items():
             v = getattr(self, name)
             if typ is int:
@@ -124,8 +126,40 @@ class Op:
     def infer(self, input_shapes: list[Shape]) -> list[Shape]:
         raise NotImplementedError
 
-    def counts(self, spike_sum: int | float | None = None) -> OpCounts:
-        return OpCounts()
+    def counts(self, spike_sum: int | float | None = None) -> Counts:
+        return Counts()
+
+    # -- facts (overridden where they differ) ----------------------------------------------
+    readout: ClassVar[bool] = False
+
+    def state_shapes(self) -> dict[str, Shape]:
+        """{state name: shape} of the state this op carries across steps ({}: none)."""
+        return {}
+
+    def state_elements(self) -> int:
+        return sum(math.prod(s) for s in self.state_shapes().values())
+
+    def param_reads(self) -> dict[str, int]:
+        """{role: elements read per step} by a dense executor (every element by default)."""
+        return {role: math.prod(shape) for role, (shape, _dt) in self.param_shapes().items()}
+
+    def dense_work(self) -> int | float:
+        """Operations a dense unit performs per step (macs + acs of `counts`)."""
+        c = self.counts()
+        return c.macs + c.acs
+
+    def spike_inputs(self) -> tuple[int, ...]:
+        """Indices of the inputs that carry integer spike levels."""
+        return tuple(i for i, k in enumerate(self.in_kinds) if k == "spike")
+
+    @property
+    def emits_spikes(self) -> bool:
+        """True for a neuron: an op whose output carries spike levels."""
+        return "spike" in self.output_kinds()
+
+    def neuron_updates(self) -> int:
+        """Neuron state updates per step (0 for an op that is not a neuron)."""
+        return 0
 
     # -- helpers ---------------------------------------------------------------------------
     def _positive(self, *names: str) -> None:
@@ -175,6 +209,12 @@ class Embedding(Op):
     def param_shapes(self):
         return {"weight": ((self.vocab, self.d), FLOAT_DTYPES)}
 
+    def param_reads(self):
+        return {"weight": self.d}  # one row
+
+    def dense_work(self):
+        return self.d  # a row copy
+
     def infer(self, input_shapes):
         self._check_inputs(input_shapes, [()])
         return [(self.d,)]
@@ -202,7 +242,7 @@ class RMSNorm(Op):
         return [(self.d,)]
 
     def counts(self, spike_sum=None):
-        return OpCounts(macs=2 * self.d, dense_macs=2 * self.d)
+        return Counts(macs=2 * self.d, dense_macs=2 * self.d)
 
 
 @dataclass(frozen=True)
@@ -245,6 +285,9 @@ class SpikeEncode(Op):
     def neuron_updates(self) -> int:
         """Neuron state updates per token in the D-micro-step form."""
         return self.d * self.D
+
+    def dense_work(self):
+        return self.d  # one quantizing division per element
 
 
 @dataclass(frozen=True)
@@ -290,7 +333,11 @@ class SpikedLinear(Op):
                           "(use spike_sum_at_rate(d_in, D, rate) for a rate model)")
         if spike_sum < 0:
             raise IRError(f"SpikedLinear.counts: spike_sum must be >= 0, got {spike_sum!r}")
-        return OpCounts(acs=self.d_out * spike_sum, dense_macs=self.d_out * self.d_in)
+        return Counts(acs=self.d_out * spike_sum, dense_macs=self.d_out * self.d_in)
+
+    def dense_work(self):
+        """As a dense matrix-vector product (a dense executor's work)."""
+        return self.d_out * self.d_in
 
 
 @dataclass(frozen=True)
@@ -318,7 +365,7 @@ class Linear(Op):
 
     def counts(self, spike_sum=None):
         n = self.d_out * self.d_in
-        return OpCounts(macs=n, dense_macs=n)
+        return Counts(macs=n, dense_macs=n)
 
 
 @dataclass(frozen=True)
@@ -336,6 +383,9 @@ class Split(Op):
 
     def output_count(self) -> int:
         return len(self.sizes)
+
+    def dense_work(self):
+        return 0  # slices are views
 
     def output_kinds(self) -> tuple[str, ...]:
         return ("float",) * len(self.sizes)
@@ -374,7 +424,10 @@ class CausalConv1d(Op):
 
     def counts(self, spike_sum=None):
         n = self.C * self.K
-        return OpCounts(macs=n, dense_macs=n)
+        return Counts(macs=n, dense_macs=n)
+
+    def state_shapes(self):
+        return {"window": (self.C, self.K - 1)}
 
 
 @_vector_op
@@ -386,7 +439,7 @@ class SiLU(Op):
     d: int
 
     def counts(self, spike_sum=None):
-        return OpCounts(macs=self.d, dense_macs=self.d)
+        return Counts(macs=self.d, dense_macs=self.d)
 
 
 @dataclass(frozen=True)
@@ -408,7 +461,7 @@ class Softplus(Op):
         return [(self.d,)]
 
     def counts(self, spike_sum=None):
-        return OpCounts(macs=self.d, dense_macs=self.d)
+        return Counts(macs=self.d, dense_macs=self.d)
 
 
 @dataclass(frozen=True)
@@ -447,7 +500,10 @@ class SSMScan(Op):
 
     def counts(self, spike_sum=None):
         n = 3 * self.H * self.P * self.N + 2 * self.H * self.P
-        return OpCounts(macs=n, dense_macs=n)
+        return Counts(macs=n, dense_macs=n)
+
+    def state_shapes(self):
+        return {"h": (self.H, self.P, self.N)}
 
 
 @_vector_op
@@ -461,7 +517,7 @@ class Gate(Op):
     d: int
 
     def counts(self, spike_sum=None):
-        return OpCounts(macs=self.d, dense_macs=self.d)
+        return Counts(macs=self.d, dense_macs=self.d)
 
 
 @dataclass(frozen=True)
@@ -492,7 +548,7 @@ class GatedRMSNorm(Op):
         return [(self.d,)]
 
     def counts(self, spike_sum=None):
-        return OpCounts(macs=3 * self.d, dense_macs=3 * self.d)
+        return Counts(macs=3 * self.d, dense_macs=3 * self.d)
 
 
 @_vector_op
@@ -506,7 +562,7 @@ class Add(Op):
     d: int
 
     def counts(self, spike_sum=None):
-        return OpCounts(acs=self.d, dense_acs=self.d)
+        return Counts(acs=self.d, dense_acs=self.d)
 
 
 @dataclass(frozen=True)
@@ -514,6 +570,7 @@ class LMHead(Op):
     """logits = weight x; weight (V, d), tied to the embedding's parameter when shared."""
 
     op_type: ClassVar[str] = "LMHead"
+    readout: ClassVar[bool] = True
     vocab: int
     d: int
 
@@ -530,7 +587,7 @@ class LMHead(Op):
 
     def counts(self, spike_sum=None):
         n = self.vocab * self.d
-        return OpCounts(macs=n, dense_macs=n)
+        return Counts(macs=n, dense_macs=n)
 
 
 OPS: dict[str, type[Op]] = {cls.op_type: cls for cls in (
@@ -552,4 +609,5 @@ def make_op(op_type: str, attributes: dict[str, Any]) -> Op:
     except TypeError as exc:
         raise IRError(f"{op_type}: {exc}") from None
     op.verify()
+    op.verify_state()
     return op

@@ -22,14 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snncompile.errors import ConfigError
+from snncompile.ir.neurons import NEURON_KINDS, level_range
 
-NEURON_KINDS = ("lif", "ilif", "silif")
 PROJECTIONS = ("in_proj", "out_proj")
-
-
-def level_range(kind: str, D: int) -> tuple[int, int]:
-    """(lo, hi) spike levels of a neuron kind: silif {-D..D}, ilif {0..D}, lif {0..1} (D=1)."""
-    return (-D if kind == "silif" else 0), D
 SGC_MODES = ("gradient", "branch")
 # mamba_ssm Mamba2's init defaults; config.json carries these fields only when they differ
 _UPSTREAM_INIT_DEFAULTS = {"dt_min": 0.001, "dt_max": 0.1, "dt_init_floor": 1e-4,

@@ -6,13 +6,17 @@ attribute, else its module's last component), or a plain function `run(graph) ->
 Passes may return the graph they were given (modified=False) or a new one; they must not
 leave it invalid: `run_pipeline` raises IRError naming the pass whose output fails
 `Graph.verify()`.
+
+A backend's lowering is also a straight list of named steps, over a typed lowering state
+rather than a bare graph: `run_steps(state, [Step("quantize", f), Step("tile", g), ...])
+-> StepsResult(state, log)`.
 """
 
 from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence, Union
+from typing import Callable, Generic, Protocol, Sequence, TypeVar, Union
 
 from snncompile.errors import IRError
 from snncompile.ir.graph import Graph
@@ -79,3 +83,35 @@ def run_pipeline(graph: Graph, passes: Sequence[PassLike], require_params: bool 
         result.graph = out.graph
         result.log.append((name, bool(out.modified)))
     return result
+
+
+# -- lowering pipelines -----------------------------------------------------------------------
+State = TypeVar("State")
+
+
+@dataclass(frozen=True)
+class Step(Generic[State]):
+    """One named lowering step: `run(state) -> state` over a backend's typed lowering state
+    (the graph plus what the earlier steps decided: tiles, bins, placement, ...)."""
+
+    name: str
+    run: Callable[[State], State]
+
+
+@dataclass(frozen=True)
+class StepsResult(Generic[State]):
+    """The final lowering state and the names of the steps run, in order."""
+
+    state: State
+    log: tuple[str, ...]
+
+
+def run_steps(state: State, steps: Sequence[Step[State]]) -> StepsResult[State]:
+    """Run a backend's lowering `steps` in order (a straight list; names must be unique).
+    Each step's errors propagate unchanged: they already name the layer or node at fault."""
+    names = [s.name for s in steps]
+    if len(set(names)) != len(names):
+        raise IRError(f"lowering steps {names} repeat a name")
+    for step in steps:
+        state = step.run(state)
+    return StepsResult(state, tuple(names))

@@ -20,6 +20,7 @@ import numpy as np
 
 from snncompile.errors import IRError
 from snncompile.ir.graph import Graph, Node
+from snncompile.ir.ops import SpikedLinear
 from snncompile.passes.base import PassResult
 
 name = "quantize_weights"
@@ -58,6 +59,11 @@ def dequantize(Wq: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.asarray(scale, np.float64)[:, None] * np.asarray(Wq, np.float64)
 
 
+def _float_spiked(node: Node) -> bool:
+    """The pass's pattern: a SpikedLinear whose weights are still float."""
+    return isinstance(node.op, SpikedLinear) and node.op.weight_bits == 0
+
+
 def run(graph: Graph, bits: int = 8) -> PassResult:
     """Quantize every float SpikedLinear of `graph` to `bits` bits (module docstring)."""
     _check_bits(bits)
@@ -71,7 +77,7 @@ def run(graph: Graph, bits: int = 8) -> PassResult:
     modified = False
     for n in graph.nodes:
         op = n.op
-        if n.op_type != "SpikedLinear" or op.weight_bits != 0:
+        if not _float_spiked(n):
             nodes.append(n)
             continue
         wname = n.params["weight"]
@@ -79,8 +85,7 @@ def run(graph: Graph, bits: int = 8) -> PassResult:
             if wname not in graph.params:
                 raise IRError(f"node {n.name!r}: quantize_weights needs parameter {wname!r}")
             Wq, scale = quantize_matrix(graph.params[wname], bits)
-            shared = any(u is not n and not (u.op_type == "SpikedLinear" and u.op.weight_bits == 0)
-                         for u in users[wname])
+            shared = any(u is not n and not _float_spiked(u) for u in users[wname])
             qname = f"{wname}.q{bits}" if shared else wname
             base = wname[: -len(".weight")] if wname.endswith(".weight") else wname
             sname = f"{base}.weight_scale"

@@ -6,7 +6,7 @@ Spec table `[model]`, exactly one of:
   config = NAME | PATH | {...} a public config name (`mamba2-130m`, ...), a config.json (or its
                               folder), or an inline table of `SpikingMambaConfig` fields
                               (d_model, n_layer, vocab_size, d_state, headdim, ...); the model is
-                              always spiking, with random weights (`backends.accum.synthetic.
+                              always spiking, with random weights (`frontend.synthetic.
                               random_state_dict(config, seed)`), so synthetic shapes cost nothing
                               to obtain
   with config only:
@@ -163,7 +163,7 @@ def _build(spec: ModelSpec) -> Graph:
     if spec.onnx is not None:
         from snncompile.ir import serde
         return serde.load(spec.onnx)
-    from snncompile.backends.accum.synthetic import random_state_dict
-    from snncompile.export import build_graph
+    from snncompile.frontend import build_graph
+    from snncompile.frontend.synthetic import random_state_dict
     cfg = spec.config()
     return build_graph(cfg, random_state_dict(cfg, spec.seed))

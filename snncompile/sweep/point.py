@@ -54,8 +54,8 @@ def run_point(task: PointTask) -> dict[str, Any]:
     from snncompile.backends.accum.hardware import HardwareSpec
     from snncompile.backends.accum.report import mapping_report
     from snncompile.data.tokenizer import decode
-    from snncompile.energy import load_table, parse_sim, price
-    from snncompile.simulator import Simulator, sim_json
+    from snncompile.energy import load_table, price
+    from snncompile.simulator import LAYER_KEYS, Simulator
 
     hw = HardwareSpec.from_dict(task.hardware)
     graph = quantized_graph_for(task.model, hw.weight_bits)  # lower() skips re-quantizing
@@ -86,16 +86,16 @@ def run_point(task: PointTask) -> dict[str, Any]:
     except SimulationError as exc:
         record.update(status="error", error={"type": type(exc).__name__, "message": str(exc)})
         return record
-    c = sim.counters
-    n = max(c.tokens, 1)
-    doc = sim_json(c, hw, program.name)
-    counters = parse_sim(doc, where=f"sweep point {task.index}")
-    record.update(tokens=c.tokens, continuation=decode(new), cycles=c.cycles,
-                  cycles_per_token=c.cycles / n, time_per_token_s=c.cycles / hw.clock_hz / n,
-                  per_token={k: v / n for k, v in c.totals().items()})
+    counters = sim.counters
+    n = max(counters.tokens, 1)
+    cycles = counters.total("cycles")
+    totals = counters.totals()
+    record.update(tokens=counters.tokens, continuation=decode(new), cycles=cycles,
+                  cycles_per_token=cycles / n, time_per_token_s=cycles / hw.clock_hz / n,
+                  per_token={k: getattr(totals, k) / n for k in LAYER_KEYS})
     energy = {}
     for preset in task.presets:
-        report = price(counters, load_table(preset, hardware=doc["hardware"]))
+        report = price(counters, load_table(preset, hardware=counters.meta["hardware"]))
         snn = report.snn.as_dict()
         energy[preset] = {"snn_pj": {k: snn[k] / n for k in COMPONENTS},
                           "ann_pj": report.ann.total / n, "ratio": report.ratio,

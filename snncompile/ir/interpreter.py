@@ -1,0 +1,202 @@
+"""The one graph walk, shared by every executor (torch.fx `Interpreter` style).
+
+`Interpreter(graph)` binds each node to the method `run_<OpType>(node, inputs, state)` of the
+subclass (an IRError names a node whose op has no runner) and walks the nodes in order:
+
+    values[graph input] = token
+    for node in graph:  outputs = run_<OpType>(node, [values[v] for v in node.inputs],
+                                                state.get(node.name))
+                        values[node.outputs] = outputs ; counts[node] = count(node, ...)
+
+`state` is {node name: {state name: array}}, laid out from the ops' own declarations
+(`Op.state_shapes()`); a runner advances its node's entry in place. A runner may `keep(name,
+value)` extra values (integer accumulators, spike frames) when the caller asked for values.
+Errors are re-raised naming the node: an SnnCompileError keeps its type, anything else
+becomes a SimulationError.
+
+Counting is the walk's too: `count(node, ins, outs)` gives the node's `Counts` from the op's
+own accounting (`Op.counts` at the measured spike sum of its spike inputs; spikes and neuron
+updates for neurons). An executor that counts by other means (the simulator) turns it off.
+
+Subclasses provide the value type: `zeros(shape)`, `token_value(token)`, `abs_sum(x)` and
+`argmax(logits)`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from snncompile.errors import IRError, SimulationError, SnnCompileError
+from snncompile.ir.counts import Counts, NodeCounts, RunCounts
+from snncompile.ir.graph import Graph, Node
+
+
+@dataclass
+class GenerateResult:
+    """Output of `generate`: the new token ids, the counts over every step and all logits."""
+
+    tokens: list[int]
+    counters: RunCounts
+    logits: list[Any]
+
+
+class Interpreter:
+    """Walk an IR graph token by token (module docstring)."""
+
+    counting: bool = True
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        plan = []
+        for n in graph.nodes:
+            fn = getattr(self, f"run_{n.op_type}", None)
+            if fn is None:
+                raise IRError(f"node {n.name!r}: {type(self).__name__} has no run_{n.op_type}")
+            plan.append((n, fn, n.op.spike_inputs(), n.op.emits_spikes))
+        self._plan = plan
+        self._extra: dict[str, Any] | None = None
+        self.values: dict[str, Any] | None = None
+        cfg = graph.metadata.get("config") or {}
+        self.vocab_size = int(cfg.get("vocab_size", 0)) or None if isinstance(cfg, dict) else None
+
+    # -- value type (overridden) ----------------------------------------------------------------
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        raise NotImplementedError
+
+    def token_value(self, token: int) -> Any:
+        return int(token)
+
+    def abs_sum(self, x: Any) -> int:
+        raise NotImplementedError
+
+    def argmax(self, logits: Any) -> int:
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------------
+    def init_state(self) -> dict[str, dict[str, Any]]:
+        """Zero state of every stateful node, as its op declares it."""
+        return {node: {k: self.zeros(shape) for k, shape in shapes.items()}
+                for node, shapes in self.graph.state_shapes().items()}
+
+    def keep(self, name: str, value: Any) -> None:
+        """Record an extra value (when the walk keeps values)."""
+        if self._extra is not None:
+            self._extra[name] = value
+
+    # -- the walk -------------------------------------------------------------------------------
+    def walk(self, token: int, state: dict[str, dict[str, Any]], keep_values: bool = False
+             ) -> tuple[Any, list[Counts] | None]:
+        """One token: (the graph's first output, per-node Counts or None when not counting)."""
+        try:
+            if isinstance(token, bool):
+                raise TypeError
+            token = operator.index(token)
+        except TypeError:
+            raise SimulationError(f"token must be an int, got {type(token).__name__}") from None
+        values: dict[str, Any] = {self.graph.inputs[0]: self.token_value(token)}
+        self._extra = {} if keep_values else None
+        counts: list[Counts] | None = [] if self.counting else None
+        for node, fn, spike_in, emits in self._plan:
+            ins = [values[v] for v in node.inputs]
+            try:
+                outs = fn(node, ins, state.get(node.name))
+                if counts is not None:
+                    counts.append(self.count(node, ins, outs, spike_in, emits))
+            except SnnCompileError as exc:
+                raise type(exc)(f"node {node.name!r} ({node.op_type}): {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - any failure inside an op names the node
+                raise SimulationError(f"node {node.name!r} ({node.op_type}): "
+                                      f"{type(exc).__name__}: {exc}") from exc
+            values.update(zip(node.outputs, outs))
+        if keep_values:
+            self.values = {**values, **self._extra}
+        self._extra = None
+        return values[self.graph.outputs[0]], counts
+
+    def count(self, node: Node, ins: list[Any], outs: list[Any], spike_in: tuple[int, ...],
+              emits: bool) -> Counts:
+        """The node's Counts for this step from the op's own accounting."""
+        op = node.op
+        if spike_in:
+            consumed = sum(self.abs_sum(ins[i]) for i in spike_in)
+            c = op.counts(consumed).replace(input_spikes=consumed)
+        else:
+            c = op.counts()
+        if emits:
+            kinds = op.output_kinds()
+            c = c.replace(spikes=sum(self.abs_sum(o) for o, k in zip(outs, kinds) if k == "spike"),
+                          neuron_updates=op.neuron_updates())
+        return c
+
+    def run_counts(self, per_node: list[Counts], tokens: int = 1) -> RunCounts:
+        """Label per-node Counts as a RunCounts of `tokens` tokens."""
+        return RunCounts(tuple(NodeCounts(n.name, n.op_type, n.block, c)
+                               for (n, *_), c in zip(self._plan, per_node)), tokens=tokens)
+
+    def step(self, token: int, state: dict[str, dict[str, Any]], keep_values: bool = False
+             ) -> tuple[Any, RunCounts]:
+        """One token through the graph: (logits, its RunCounts); `state` advances. With
+        `keep_values`, `self.values` holds every value and the runners' extra values."""
+        out, counts = self.walk(token, state, keep_values)
+        return out, self.run_counts(counts or [Counts()] * len(self._plan))
+
+    def run(self, tokens: Sequence[int], state: dict[str, dict[str, Any]] | None = None
+            ) -> tuple[list[Any], RunCounts, dict[str, dict[str, Any]]]:
+        """Feed `tokens` one by one: (logits per token, summed counts, final state)."""
+        state = self.init_state() if state is None else state
+        out: list[Any] = []
+        sums: list[Counts] | None = None
+        for t in tokens:
+            logits, counts = self.walk(t, state)
+            out.append(logits)
+            if counts is not None:
+                sums = counts if sums is None else [a + b for a, b in zip(sums, counts)]
+        per_node = sums if sums is not None else [Counts()] * len(self._plan)
+        return out, self.run_counts(per_node, tokens=len(out)), state
+
+    def pick(self, logits: Any, temperature: float, seed: int | None, k: int) -> int:
+        """The next token: greedy at temperature 0 (over the real vocabulary)."""
+        if temperature != 0:
+            raise SimulationError(f"{type(self).__name__} decodes greedily only "
+                                  f"(temperature 0), got {temperature}")
+        return self.argmax(logits[: self.vocab_size] if self.vocab_size else logits)
+
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int | None = None, on_token: Callable[[int], None] | None = None
+                 ) -> GenerateResult:
+        """Greedy (or, where the executor samples, sampled) decoding after the prompt; the
+        last new token is not fed back."""
+        if len(prompt_ids) == 0:
+            raise SimulationError("generate: the prompt is empty")
+        if max_new_tokens < 0 or not (math.isfinite(temperature) and temperature >= 0):
+            raise SimulationError("generate: max_new_tokens and temperature must be >= 0 "
+                                  f"(got {max_new_tokens}, {temperature})")
+        state = self.init_state()
+        logits_all: list[Any] = []
+        sums: list[Counts] | None = None
+
+        def feed(tok: int) -> Any:
+            nonlocal sums
+            logits, counts = self.walk(int(tok), state)
+            logits_all.append(logits)
+            if counts is not None:
+                sums = counts if sums is None else [a + b for a, b in zip(sums, counts)]
+            if on_token is not None:
+                on_token(int(tok))
+            return logits
+
+        logits = None
+        for t in prompt_ids:
+            logits = feed(int(t))
+        new: list[int] = []
+        for k in range(max_new_tokens):
+            nxt = self.pick(logits, temperature, seed, k)
+            new.append(nxt)
+            if k == max_new_tokens - 1:
+                break
+            logits = feed(nxt)
+        per_node = sums if sums is not None else [Counts()] * len(self._plan)
+        return GenerateResult(new, self.run_counts(per_node, tokens=len(logits_all)), logits_all)
