@@ -8,6 +8,7 @@ when it is missing (MissingDependencyError says to run `make install-lava`), nev
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -63,11 +64,13 @@ def test_every_backend_lowers_to_a_program_that_round_trips(graph, tmp_path):
         assert isinstance(backend, Backend) and backend.program_class.backend == name
         program = backend.lower(graph, backend.resolve_hardware(None), source="tiny")
         assert isinstance(program, backend.program_class) and program.backend == name
-        assert program.lowering == steps[name] and program.source == "tiny"
+        assert program.source == "tiny" and all(isinstance(s, str) for s in program.lowering)
+        if name in steps:
+            assert program.lowering == steps[name]
         folder = program.save(tmp_path / name)
         meta = read_manifest(folder)
         assert (meta["backend"], meta["source"], meta["lowering"]) == (name, "tiny",
-                                                                        list(steps[name]))
+                                                                        list(program.lowering))
         back = load_program(folder)
         assert type(back) is type(program) and back.lowering == program.lowering
         _params_equal(program.graph, back.graph)
@@ -101,7 +104,7 @@ def test_load_program_dispatch_and_manifest_errors(graph, tmp_path):
     out = prog.save(tmp_path / "p")
     meta = json.loads((out / MANIFEST).read_text())
     (out / MANIFEST).write_text(json.dumps({**meta, "backend": "tpu"}))
-    with pytest.raises(SimulationError, match="unknown backend 'tpu'.*accum, loihi, reference"):
+    with pytest.raises(SimulationError, match="unknown backend 'tpu'.*" + ", ".join(sorted(BACKENDS))):
         load_program(out)
     (out / MANIFEST).write_text(json.dumps({**meta, "lowering": "quantize"}))
     with pytest.raises(SimulationError, match="lowering"):
@@ -125,8 +128,8 @@ def test_backend_options_are_the_backends_own():
         get_backend("loihi").check_options({"rate": 0.1})
     with pytest.raises(ConfigError, match="reference backend takes no option 'encoding'"):
         get_backend("reference").check_options({"encoding": "graded"})
-    with pytest.raises(ConfigError, match="unknown backend 'nope' \\(choose from accum, loihi, "
-                                          "reference\\)"):
+    with pytest.raises(ConfigError, match=re.escape(
+            f"unknown backend 'nope' (choose from {', '.join(sorted(BACKENDS))})")):
         get_backend("nope")
     assert get_backend("loihi").resolve_hardware("loihi2") == LoihiSpec()
     with pytest.raises(HardwareSpecError, match="'large'"):
@@ -249,8 +252,8 @@ def test_cli_unknown_backend_lists_the_choices(model_file, tmp_path):
     r = CliRunner().invoke(main, ["lower", str(model_file), "--backend", "tpu", "-o",
                                   str(tmp_path / "p")])
     assert r.exit_code == 2 and not (tmp_path / "p").exists()
-    assert r.output.strip() == ("error: unknown backend 'tpu' (choose from accum, loihi, "
-                                "reference)")
+    assert r.output.strip() == (f"error: unknown backend 'tpu' (choose from "
+                                f"{', '.join(sorted(BACKENDS))})")
 
 
 @pytest.mark.parametrize("args, match", [

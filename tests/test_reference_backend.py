@@ -199,7 +199,7 @@ def test_cpu_never_imports_mamba_ssm():
 
 # -- registry ------------------------------------------------------------------------------------
 def test_backend_registry():
-    assert list(BACKENDS) == ["reference", "accum", "loihi"]
+    assert {"reference", "accum", "loihi"} <= set(BACKENDS)
     assert all(get_backend(n).name == n for n in BACKENDS)
     b = get_backend("reference")
     assert isinstance(b, Backend) and b.name == "reference"

@@ -1,10 +1,11 @@
 """The reference interpreter: what every IR op means (PyTorch, float64 by default).
 
-`ReferenceInterpreter(graph)` walks the nodes in order and dispatches each to
-`run_<OpType>(node, inputs, params, state) -> outputs`; an error is re-raised naming the node.
-Values are 1-D tensors for one token; spike values are int64 tensors of levels.
-The same walk counts: per node the `OpCounts` of `docs/architecture.md` (SpikedLinear from
-the measured spike sum of its input) and, for `SpikeEncode`, the spikes sum|s|, numel and D.
+`ReferenceInterpreter(graph)` is the IR's one walk (`snncompile.ir.interpreter.Interpreter`)
+with a torch runner per op, `run_<OpType>(node, inputs, state) -> outputs` (`state`: the
+node's own {state name: tensor}, as the op declares it); an error is re-raised naming the
+node. Values are 1-D tensors for one token; spike values are int64 tensors of levels. The walk
+counts: per node the `Counts` of the op's own accounting (projections at the measured spike
+sum of their input; spikes and neuron updates for neurons), as a `RunCounts`.
 
 Device: CUDA when available and `device` is not given, else CPU. Parameters keep their stored
 dtype on CPU (memory-mapped files stay mapped) and are cast to the compute dtype when used,
