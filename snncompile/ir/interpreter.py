@@ -52,7 +52,9 @@ class Interpreter:
         self.graph = graph
         plan = []
         for n in graph.nodes:
-            fn = getattr(self, f"run_{n.op_type}", None)
+            # the class's function, not a bound method: a plan of bound methods would make
+            # every executor a reference cycle that outlives its last use
+            fn = getattr(type(self), f"run_{n.op_type}", None)
             if fn is None:
                 raise IRError(f"node {n.name!r}: {type(self).__name__} has no run_{n.op_type}")
             plan.append((n, fn, n.op.spike_inputs(), n.op.emits_spikes))
@@ -102,7 +104,7 @@ class Interpreter:
         for node, fn, spike_in, emits in self._plan:
             ins = [values[v] for v in node.inputs]
             try:
-                outs = fn(node, ins, state.get(node.name))
+                outs = fn(self, node, ins, state.get(node.name))
                 if counts is not None:
                     counts.append(self.count(node, ins, outs, spike_in, emits))
             except SnnCompileError as exc:
