@@ -183,24 +183,10 @@ def test_lower_program_and_folder_round_trip(tmp_path, spiking_config):
     for n in back.graph.nodes:
         if n.op_type == "SpikedLinear":
             assert back.weight_t(n.name).flags.c_contiguous
-    # saving again replaces the folder atomically; a failing save leaves the old one intact
+    # saving again replaces the folder atomically; a failing save leaving the old one intact
+    # is checked for every backend in tests/conformance
     prog.save(out)
-    from snncompile.ir import serde
-    orig = serde.save
-
-    def boom(*a, **k):
-        raise RuntimeError("disk full")
-    serde.save = boom
-    try:
-        with pytest.raises(RuntimeError):
-            prog.save(out)
-        with pytest.raises(RuntimeError):
-            prog.save(tmp_path / "other")
-    finally:
-        serde.save = orig
     assert Program.load(out).mapping == prog.mapping
-    assert not (tmp_path / "other").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["prog"]
 
 
 def test_program_load_errors(tmp_path, spiking_config):

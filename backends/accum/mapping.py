@@ -44,11 +44,11 @@ class LayerMap:
 
     @property
     def R(self) -> int:
-        return len(self.row_splits) - 1
+        return self.grid.R
 
     @property
     def C(self) -> int:
-        return len(self.col_splits) - 1
+        return self.grid.C
 
     def tiles(self) -> list[tuple[int, int, int, int, int]]:
         """(r, c, rows, cols, core) of every tile, row block major."""

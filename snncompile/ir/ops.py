@@ -35,10 +35,12 @@ P head dim, N state size, G groups, D maximum spike level, theta spike threshold
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
 
 from snncompile.errors import IRError
 from snncompile.ir.counts import Counts
@@ -47,6 +49,12 @@ from snncompile.ir.neurons import NEURON_KINDS, level_range
 Shape = tuple[int, ...]
 FLOAT_DTYPES = ("float32", "float64", "float16")
 INT8 = ("int8",)
+
+
+@functools.cache
+def _attribute_types(cls: type) -> Mapping[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return MappingProxyType({f.name: hints[f.name] for f in dataclasses.fields(cls)})
 
 
 def spike_sum_at_rate(d_in: int, D: int, rate: float) -> float:
@@ -72,10 +80,10 @@ class Op:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
-    def attribute_types(cls) -> dict[str, Any]:
-        """Field name -> Python type (int, float, str, bool or tuple[int, ...])."""
-        hints = typing.get_type_hints(cls)
-        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    def attribute_types(cls) -> Mapping[str, Any]:
+        """Field name -> Python type (int, float, str, bool or tuple[int, ...]); read-only,
+        resolved once per class (`typing.get_type_hints` is slow)."""
+        return _attribute_types(cls)
 
     def output_count(self) -> int:
         return int(self.n_outputs)  # type: ignore[arg-type]

@@ -95,6 +95,28 @@ def test_examples_cover_every_op():
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_failed_save_leaves_the_old_folder(backend, tmp_path, monkeypatch):
+    """Program folders are published atomically: a save that fails part-way leaves the old
+    folder as it was and no new or temporary folder behind."""
+    from snncompile.ir import serde
+    program = get_backend(backend).lower(EXAMPLES["spiked_linear"]())
+    out = program.save(tmp_path / "prog")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(serde, "save", boom)
+    with pytest.raises(RuntimeError):
+        program.save(out)
+    with pytest.raises(RuntimeError):
+        program.save(tmp_path / "other")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["prog"]
+    assert type(load_program(out)) is type(program)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
 def test_conformance(backend, example, tmp_path):
     graph = EXAMPLES[example]()
