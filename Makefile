@@ -53,6 +53,15 @@ lint-imports: install
 test: install-test lint-imports
 	$(BIN)/python -m pytest -q
 
+# The fuzzing and property suite (tests/fuzz) at full size: 10,000 cases per fuzzer (CI runs
+# the default few hundred inside `make test`). Figures per fuzzer at the end, and in out/fuzz.json.
+FUZZ_CASES ?= 10000
+.PHONY: fuzz
+fuzz: install
+	mkdir -p out
+	SNNCOMPILE_FUZZ_CASES=$(FUZZ_CASES) SNNCOMPILE_FUZZ_REPORT=out/fuzz.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
 # SANA-FE (GPL-3) is only run by benchmarks/sanafe_compare.py as a peer, never imported by snncompile.
 bench: install-test
 	$(BIN)/pip install -q sanafe==2.2.9

@@ -15,10 +15,14 @@ A `Program` is a graph lowered for one target. It can
 
 Every program folder holds `program.json` (the manifest):
 
-  {"format": "snncompile-program/1", "backend": NAME, "source": TEXT | null, ...}
+  {"format": "snncompile-program/1", "backend": NAME, "source": TEXT | null,
+   "lowering": [STEP, ...], "sha256": {FILE: HEX, ...}}
 
-and `graph.onnx`, the lowered graph; the rest is the backend's own. `read_manifest` checks
-the manifest; `snncompile.backends.load_program(folder)` dispatches on its `backend` field.
+and `graph.onnx`, the lowered graph; the rest is the backend's own. `sha256` holds the hash
+of every other file of the folder (graph.onnx, graph.onnx.data when the weights are external,
+the backend's files); `check_hashes`, run at the end of every `load`, refuses a folder whose
+files changed since `save`. `read_manifest` checks the manifest;
+`snncompile.backends.load_program(folder)` dispatches on its `backend` field.
 
 A `Backend` lowers: `lower(graph, hardware=None, *, source=None, **its options)`. Its options
 are the keyword-only parameters of its `lower` (`option_names()`; `check_options` rejects any
@@ -28,6 +32,7 @@ into what its `lower` takes (ConfigError / HardwareSpecError when it takes none 
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from pathlib import Path
@@ -140,8 +145,46 @@ def save_folder(program: Program, folder: str | Path, files: Mapping[str, str]) 
         serde.save(program.graph, tmp / "graph.onnx")
         for name, text in files.items():
             (tmp / name).write_text(text)
-        write_manifest(tmp, program.backend, program.source, lowering=tuple(program.lowering))
+        write_manifest(tmp, program.backend, program.source, lowering=tuple(program.lowering),
+                       sha256=folder_hashes(tmp))
     return folder
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def folder_hashes(folder: str | Path) -> dict[str, str]:
+    """{file name: sha256 hex} of every file of a program folder but the manifest (the graph,
+    its external data and the backend's files). Hidden files (".DS_Store", an editor's swap
+    file) are nobody's input and are left out."""
+    folder = Path(folder)
+    return {p.name: _sha256(p) for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")}
+
+
+def check_hashes(folder: str | Path, meta: Mapping[str, Any]) -> None:
+    """SimulationError naming the first file of `folder` that is not the one `save` wrote
+    (changed, missing or added since), by the manifest's `sha256` field. Backends call it
+    at the end of `load`, after checking each file's content, so that a bad file is named
+    by what is wrong with it and a well-formed but edited one still fails."""
+    folder = Path(folder)
+    want = meta["sha256"]
+    have = folder_hashes(folder)
+    for name in sorted(set(want) | set(have)):
+        if name not in have:
+            raise SimulationError(f"{str(folder / name)!r} is missing (the program was saved "
+                                  f"with it)")
+        if name not in want:
+            raise SimulationError(f"{str(folder / name)!r} was not written by save (not in "
+                                  f"{MANIFEST}'s sha256)")
+        if have[name] != want[name]:
+            raise SimulationError(f"{str(folder / name)!r} changed since the program was saved "
+                                  f"(sha256 differs from {MANIFEST}); lower the program again")
 
 
 def open_folder(folder: str | Path, backend: str, files: Sequence[str]) -> dict[str, Any]:
@@ -170,7 +213,11 @@ def read_manifest(folder: str | Path, backend: str | None = None) -> dict[str, A
     with `backend`, the folder must be that backend's. `source` is a string or None and
     `lowering` a list of step names (an empty list when absent)."""
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        is_dir = folder.is_dir()
+    except OSError as exc:  # pathlib swallows only ENOENT / ENOTDIR (not ENAMETOOLONG, EACCES)
+        raise SimulationError(f"{str(folder)[:200]!r} cannot be read ({exc.strerror})") from None
+    if not is_dir:
         raise SimulationError(f"{str(folder)!r} is not a program folder (no such directory)")
     path = folder / MANIFEST
     if not path.is_file():
@@ -193,4 +240,9 @@ def read_manifest(folder: str | Path, backend: str | None = None) -> dict[str, A
     log = meta["lowering"]
     if not isinstance(log, list) or not all(isinstance(x, str) for x in log):
         raise SimulationError(f"{path}: field 'lowering' must be a list of step names")
+    sums = meta.get("sha256")
+    if not (isinstance(sums, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in sums.items())):
+        raise SimulationError(f"{path}: field 'sha256' must map each file of the folder to its "
+                              f"sha256 (a folder written by an older snncompile: lower again)")
     return meta

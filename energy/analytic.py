@@ -192,15 +192,19 @@ def rates_from_counters(graph: Graph, measured: RunCounts) -> dict[str, float]:
 
 
 def rates_from_neurons(graph: Graph, neuron_rates: Mapping[str, float]) -> dict[str, float]:
-    """Per-node rates R from a PyTorch model's per-neuron firing rates (the module names
-    `backbone.layers.{i}.mixer.{in,out}_proj_neuron`, as `snncompile evaluate` reports them):
+    """Per-node rates R from a model's per-neuron firing rates, keyed by the neuron's IR node
+    (`layers.{i}.in_proj_spike`, as `snncompile evaluate` reports them) or by its module name
+    (`backbone.layers.{i}.mixer.{in,out}_proj_neuron`):
     {SpikedLinear node: R of the neuron feeding it}. Raises ConfigError when a spiked node has
     no measured neuron or a neuron matches no node."""
     from snncompile.frontend import neuron_node_name
 
     by_encoder: dict[str, float] = {}
+    encoders = {enc.name for enc in spike_inputs(graph).values()}
     for module, r in neuron_rates.items():
-        node = neuron_node_name(module)
+        # IR node names (`layers.{i}.in_proj_spike`, as every command reports them) or the
+        # PyTorch module names of an older `evaluate` output
+        node = module if module in encoders else neuron_node_name(module)
         if node is None:
             raise ConfigError(f"neuron {module!r} is not an in_proj/out_proj neuron of a block")
         by_encoder[node] = float(r)

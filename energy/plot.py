@@ -49,7 +49,7 @@ def write_png(report: EnergyReport, path, title: str | None = None) -> None:
         ax.scatter(x, ann, marker="_", s=120, color="black", zorder=3, label="dense (ANN) total")
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=90, fontsize=7)
-        ax.set_xlabel("layer (Mamba2 block index, or node)")
+        ax.set_xlabel("block (Mamba2 block index, or node)")
         per = "per token" if report.tokens == 1 else f"over {report.tokens} tokens"
         ax.set_ylabel(f"energy, µJ ({per})")
         r = report.ratio

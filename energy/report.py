@@ -2,16 +2,18 @@
 
 (The PNG chart lives in `snncompile.energy.plot`, so matplotlib is imported only there.)
 
-JSON (`snncompile-energy/1`), energies in pJ over all `tokens`:
+JSON (`snncompile-energy/2`, docs/output-formats.md), energies in joules (`_j` fields):
   mode, table {name, path, description, prices{key: value, unit, counter, component, source}},
-  tokens, D, lm_head, fire_rate, mean_spikes, weight_reads, ...  (the run's settings)
-  ratio, ratio_basis ("all" | "compute"), ratio_compute (AC + MAC only, paper-style)
-  totals  {snn{ac, mac, neuron, memory, noc, static, total}, ann{...}, counts{...},
-           per_token{snn, ann}}
-  layers  [{name ("layers.{i}" or the node name), block, counts, snn, ann, ratio}]  per block
-  ops     [{name, op, block, counts{acs, macs, dense_macs, dense_acs, ...}, snn, ann}]
+  tokens (decoding steps priced), D, lm_head, fire_rate, mean_spikes, weight_reads, ...
+  ratio (E_ANN / E_SNN), ratio_basis ("all" | "compute"), ratio_compute (AC + MAC only)
+  total     {snn_j{ac, mac, neuron, memory, noc, static, total}, ann_j{...}, counts{...},
+             time_s}                                                  over all `tokens`
+  per_token {the same, divided by `tokens`}
+  blocks  [{name ("layers.{i}" or the node name), block, counts, snn_j, ann_j, ratio}]  total
+  nodes   [{name, op, block, counts{acs, macs, dense_macs, dense_acs, ...}, snn_j, ann_j}]  total
   unpriced {counter: total count}, notes [str]
-CSV: one row per op, then one per layer (block), then the total (`level` column).
+CSV (`snncompile-energy-csv/1`): one row per node, then one per block, then the total (`level`
+column: node | block | total); counts and energies (joules) are totals over `tokens` (a column).
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ import math
 from typing import Any, Mapping
 
 from snncompile.atomic import atomic_path
+from snncompile.errors import CostTableError
 from snncompile.ir.counts import NodeCounts
 from snncompile.energy.price import Energy, EnergyReport
 from snncompile.energy.table import COMPONENTS
 
-REPORT_FORMAT = "snncompile-energy/1"
+REPORT_FORMAT = "snncompile-energy/2"
+CSV_FORMAT = "snncompile-energy-csv/1"
+J_PER_PJ = 1e-12
 COUNT_KEYS = ("acs", "macs", "dense_macs", "dense_acs", "spikes", "neuron_updates",
               "weight_bytes_read", "dense_weight_bytes_read", "state_bytes_read",
               "state_bytes_written", "dense_state_bytes_read", "dense_state_bytes_written",
               "spike_messages", "noc_hops", "cycles")
 SETTINGS = ("D", "lm_head", "fire_rate", "mean_spikes", "weight_reads", "float_bits",
-            "node_rates", "config", "model", "source", "program", "hardware", "text")
+            "node_rates", "config", "model", "source", "program", "hardware", "prompt",
+            "continuation")
 
 
 def _ratio(ann: float, snn: float) -> float | None:
@@ -48,36 +54,53 @@ def _counts(items: list[NodeCounts]) -> dict[str, float | None]:
     return out
 
 
+def _joules(e: Energy, scale: float = 1.0) -> dict[str, float]:
+    """An energy's components (and total) in joules, times `scale`."""
+    return {k: v * J_PER_PJ * scale for k, v in e.as_dict().items()}
+
+
+def _scaled(counts: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    return {k: None if v is None else v * scale for k, v in counts.items()}
+
+
 def report_dict(report: EnergyReport) -> dict[str, Any]:
     """The JSON-ready form of `report` (see module docstring)."""
     meta = report.meta
-    d: dict[str, Any] = {"format": REPORT_FORMAT, "mode": meta.get("mode"), "unit": "pJ",
+    d: dict[str, Any] = {"format": REPORT_FORMAT, "mode": meta.get("mode"),
                          "table": report.table.as_dict(), "tokens": report.tokens}
     for k in SETTINGS:
-        if k in meta:
+        if k in meta and meta[k] is not None:
             d[k] = meta[k]
     snn, ann = report.snn, report.ann
+    per = 1 / max(report.tokens, 1)
+    counts = _counts([l.counters for l in report.layers])
+    time_s = report.counters.time_s
     d.update({
         "ratio": report.ratio, "ratio_basis": report.ratio_basis,
         "ratio_compute": report.ratio_compute,
-        "time_s": report.counters.time_s,
-        "totals": {"snn": snn.as_dict(), "ann": ann.as_dict(),
-                   "counts": _counts([l.counters for l in report.layers]),
-                   "per_token": {"snn": snn.total / report.tokens, "ann": ann.total / report.tokens}},
-        "layers": [{"name": b.label, "block": b.block,
+        "total": {"snn_j": _joules(snn), "ann_j": _joules(ann), "counts": counts,
+                  "time_s": time_s},
+        "per_token": {"snn_j": _joules(snn, per), "ann_j": _joules(ann, per),
+                      "counts": _scaled(counts, per),
+                      "time_s": None if time_s is None else time_s * per},
+        "blocks": [{"name": b.label, "block": b.block,
                     "counts": _counts([n.counters for n in b.nodes]),
-                    "snn": b.snn.as_dict(), "ann": b.ann.as_dict(),
+                    "snn_j": _joules(b.snn), "ann_j": _joules(b.ann),
                     "ratio": _ratio(b.ann.total, b.snn.total)} for b in report.blocks()],
-        "ops": [{"name": l.name, "op": l.op, "block": l.block,
-                 "counts": {k: getattr(l.counters, k) for k in COUNT_KEYS},
-                 "snn": l.snn.as_dict(), "ann": l.ann.as_dict()} for l in report.layers],
+        "nodes": [{"name": l.name, "op": l.op, "block": l.block,
+                   "counts": {k: getattr(l.counters, k) for k in COUNT_KEYS},
+                   "snn_j": _joules(l.snn), "ann_j": _joules(l.ann)} for l in report.layers],
         "unpriced": dict(report.unpriced), "notes": list(report.notes),
     })
     return d
 
 
 def to_json(report: EnergyReport) -> str:
-    return json.dumps(report_dict(report), indent=2, allow_nan=False, default=_jsonable)
+    try:
+        return json.dumps(report_dict(report), indent=2, allow_nan=False, default=_jsonable)
+    except ValueError as exc:  # a NaN or an infinity (e.g. a price of 1e308 overflowing)
+        raise CostTableError(f"the energy report is not finite ({exc}); check the cost "
+                             f"table {report.table.name!r}") from None
 
 
 def _jsonable(v: Any) -> Any:
@@ -92,20 +115,20 @@ def write_json(report: EnergyReport, path) -> None:
         tmp.write_text(text + "\n")
 
 
-CSV_COLUMNS = ("level", "name", "op", "block", *COUNT_KEYS,
-               *(f"snn_{c}_pj" for c in COMPONENTS), "snn_total_pj",
-               *(f"ann_{c}_pj" for c in COMPONENTS), "ann_total_pj", "ratio")
+CSV_COLUMNS = ("level", "name", "op", "block", "tokens", *COUNT_KEYS,
+               *(f"snn_{c}_j" for c in COMPONENTS), "snn_total_j",
+               *(f"ann_{c}_j" for c in COMPONENTS), "ann_total_j", "ratio")
 
 
 def _row(level: str, name: str, op: str, block: Any, counts: Mapping[str, Any], snn: Energy,
-         ann: Energy) -> dict[str, Any]:
+         ann: Energy, tokens: int) -> dict[str, Any]:
     row: dict[str, Any] = {"level": level, "name": name, "op": op,
-                           "block": "" if block is None else block}
+                           "block": "" if block is None else block, "tokens": tokens}
     row.update({k: ("" if counts.get(k) is None else counts[k]) for k in COUNT_KEYS})
-    row.update({f"snn_{c}_pj": getattr(snn, c) for c in COMPONENTS})
-    row["snn_total_pj"] = snn.total
-    row.update({f"ann_{c}_pj": getattr(ann, c) for c in COMPONENTS})
-    row["ann_total_pj"] = ann.total
+    row.update({f"snn_{c}_j": getattr(snn, c) * J_PER_PJ for c in COMPONENTS})
+    row["snn_total_j"] = snn.total * J_PER_PJ
+    row.update({f"ann_{c}_j": getattr(ann, c) * J_PER_PJ for c in COMPONENTS})
+    row["ann_total_j"] = ann.total * J_PER_PJ
     r = _ratio(ann.total, snn.total)
     row["ratio"] = "" if r is None else r
     return row
@@ -115,18 +138,22 @@ def to_csv(report: EnergyReport) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
+    n = report.tokens
     for l in report.layers:
-        w.writerow(_row("op", l.name, l.op, l.block, l.counters.as_dict(), l.snn, l.ann))
+        w.writerow(_row("node", l.name, l.op, l.block, l.counters.as_dict(), l.snn, l.ann, n))
     for b in report.blocks():
-        w.writerow(_row("layer", b.label, "", b.block, _counts([n.counters for n in b.nodes]),
-                        b.snn, b.ann))
+        w.writerow(_row("block", b.label, "", b.block, _counts([n.counters for n in b.nodes]),
+                        b.snn, b.ann, report.tokens))
     w.writerow(_row("total", "total", "", None, _counts([l.counters for l in report.layers]),
-                    report.snn, report.ann))
+                    report.snn, report.ann, n))
     return buf.getvalue()
 
 
 def write_csv(report: EnergyReport, path) -> None:
     text = to_csv(report)
+    if not all(math.isfinite(x) for x in (report.snn.total, report.ann.total)):
+        raise CostTableError(f"the energy report is not finite; check the cost table "
+                             f"{report.table.name!r}")
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
@@ -175,7 +202,8 @@ def summary_lines(report: EnergyReport) -> list[str]:
         lines.append(f"D = {m.get('D')}   {rate}   weight reads: {m.get('weight_reads')}")
     lines.append(lm_head_line(report))
     snn, ann = report.snn, report.ann
-    lines.append(f"E_SNN = {fmt_energy(snn.total)}   E_ANN = {fmt_energy(ann.total)}   "
+    lines.append(f"total over {report.tokens} tokens: E_SNN = {fmt_energy(snn.total)}   "
+                 f"E_ANN = {fmt_energy(ann.total)}   "
                  f"per token: {fmt_energy(snn.total / report.tokens)} vs "
                  f"{fmt_energy(ann.total / report.tokens)}")
     r, rc = report.ratio, report.ratio_compute
@@ -202,7 +230,8 @@ def _unit_for(pj: float) -> tuple[str, float]:
 
 def render(report: EnergyReport, console=None, per_op: bool = False) -> None:
     """Print the per-layer table (or per-op with `per_op`) and the summary with rich.
-    Energies share one unit, named in the title; counts are per run."""
+    Energies share one unit, named in the title with the scope: "total over N tokens" (counts
+    and energies of the whole run) or "per token" for a one-token run."""
     from rich.console import Console
     from rich.table import Table
 
@@ -216,9 +245,12 @@ def render(report: EnergyReport, console=None, per_op: bool = False) -> None:
     rows = report.layers if per_op else report.blocks()
     typical = sorted(r.snn.total for r in rows)[len(rows) // 2] if rows else 0.0
     unit, scale = _unit_for(typical)
-    t = Table(title=f"Energy per {'op' if per_op else 'layer'} in {unit} ({report.table.name})",
+    scope = (f"total over {report.tokens} tokens" if report.tokens != 1
+             else "per token (1 token)")
+    t = Table(title=f"Energy by {'node' if per_op else 'block'} in {unit}, {scope} "
+                    f"({report.table.name})",
               box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("op" if per_op else "layer", no_wrap=True)
+    t.add_column("node" if per_op else "block", no_wrap=True)
     t.add_column("ACs", justify="right", no_wrap=True)
     t.add_column("MACs", justify="right", no_wrap=True)
     for c in comps:

@@ -40,6 +40,13 @@ A counter whose price is absent is not priced (the report lists it as unpriced).
 
 `load_table(name_or_path)` accepts a bundled table's name (`list_tables()`) or a path to a
 user's file; every defect raises `CostTableError` naming the file and the field.
+
+Declared ranges: every value (`pj`, `watts`, a `from_hardware` value) is finite and in
+[0, MAX_PJ = 1e6] (a microjoule per event, or a megawatt of static power: far above any real
+chip, whose prices are 0.001 to 1,000 pJ), and `bytes_per_access` in 1..MAX_BYTES_PER_ACCESS.
+Simulator counters stay below 2^63 (< 1e19; `snncompile.backends.accum.hardware`) and
+simulated time below 2^63 cycles at >= 1 Hz, so every energy (counter x price) is below 1e25
+pJ: finite, and a report never holds inf or NaN.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ from snncompile.errors import CostTableError
 FORMAT = "snncompile-cost/1"
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 COMPONENTS = ("ac", "mac", "neuron", "memory", "noc", "static")
+MAX_PJ = 1e6              # the largest pj (and watts) value a table may hold
+MAX_BYTES_PER_ACCESS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -151,15 +160,29 @@ def table_path(name_or_path: str | Path) -> Path:
     """The file of a bundled table name, or `name_or_path` itself when it is a file path."""
     text = str(name_or_path)
     p = Path(text)
-    if p.suffix == ".toml" or p.parent != Path(".") or p.is_file():
-        if not p.is_file():
-            raise CostTableError(f"cost table file {text!r} does not exist")
+    if p.suffix == ".toml" or p.parent != Path(".") or _is_file(p):
+        if not _is_file(p):
+            raise CostTableError(f"cost table file {_short(text)} does not exist")
         return p
     bundled = TABLES_DIR / f"{text}.toml"
-    if not bundled.is_file():
+    if not _is_file(bundled):
         raise CostTableError(
-            f"unknown cost table {text!r}: choose one of {list_tables()} or give a .toml path")
+            f"unknown cost table {_short(text)}: choose one of {list_tables()} or give a .toml "
+            f"path")
     return bundled
+
+
+def _is_file(p: Path) -> bool:
+    """Path.is_file() that answers False where the OS refuses the name (ENAMETOOLONG, ...)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _short(text: str, limit: int = 120) -> str:
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit] + f"... ({len(text)} characters)"
 
 
 def _read(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -205,10 +228,15 @@ def _table_preset(data: Mapping[str, Any], where: str) -> str | None:
 def _number(where: str, field_name: str, v: Any, *, integer: bool = False) -> float:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
     if integer:
-        ok = ok and isinstance(v, int) and v > 0
+        ok = ok and isinstance(v, int) and 0 < v <= MAX_BYTES_PER_ACCESS
+    else:
+        ok = ok and v <= MAX_PJ
     if not ok:
-        what = "a positive integer" if integer else "a finite number >= 0"
-        raise CostTableError(f"cost table {where}: {field_name} must be {what}, got {v!r}")
+        what = (f"an integer in 1..{MAX_BYTES_PER_ACCESS}" if integer
+                else f"a finite number in [0, {MAX_PJ:g}] (declared range)")
+        r = repr(v)
+        r = r if len(r) <= 60 else r[:60] + "..."
+        raise CostTableError(f"cost table {where}: {field_name} must be {what}, got {r}")
     return v
 
 

@@ -123,8 +123,8 @@ def main() -> None:
     out = Path(args.out)
     write_text_atomic(out / "bundled_student_energy.json",
                       json.dumps({"rows": rows, "simulated": info,
-                                  "mean_firing_rate": ev["mean_firing_rate"]}, indent=2))
-    md = markdown(rows, info, ev["mean_firing_rate"])
+                                  "mean_firing_rate": ev["firing_rate"]}, indent=2))
+    md = markdown(rows, info, ev["firing_rate"])
     write_text_atomic(out / "bundled_student_energy.md", md)
     print(md)
 

@@ -9,7 +9,8 @@ Steps (each the same code path as its CLI command):
   4. simulate   the cycle-counting simulator on the same program -> sim.json; the continuation
                 must equal step 3's (exactness) and is compared with the float model's too
   5. energy     sim.json priced with each cost preset -> energy-<preset>.{json,csv,png}
-  6. summary    summary.json, and the table the CLI prints
+  6. summary    summary.json (`snncompile-demo-summary/1`, docs/output-formats.md), and the
+                table the CLI prints
 
 The output folder is published atomically: it appears complete or not at all.
 """
@@ -26,6 +27,8 @@ from snncompile.atomic import atomic_path
 from snncompile.errors import ConfigError, SimulationError
 
 DEFAULT_PRESETS = ("paper-45nm", "horowitz-45nm")
+SUMMARY_FORMAT = "snncompile-demo-summary/1"
+J_PER_PJ = 1e-12
 DEFAULT_PROMPT = "def parse(text):\n    \"\"\"Return the"
 
 
@@ -36,12 +39,11 @@ def bundled_student() -> Path:
 
 @dataclass
 class PresetSummary:
+    """One cost table's price: `per_token` {"snn_j": {component: J, "total"}, "ann_j": {...}}."""
     preset: str
-    e_snn_pj_per_token: float
-    e_ann_pj_per_token: float
+    per_token: dict[str, dict[str, float]]
     ratio: float | None
     ratio_basis: str
-    components_pj_per_token: dict[str, float]
 
 
 @dataclass
@@ -49,22 +51,25 @@ class DemoSummary:
     checkpoint: str
     output: str
     prompt: str
-    tokens_generated: int
+    continuation: str                 # the simulator's (= the reference's on the program)
+    token_ids: list[int]              # its ids
+    new_tokens: int                   # len(token_ids)
     continuation_float: str
     continuation_reference: str
-    continuation_simulator: str
     simulator_matches_reference: bool
     quantized_matches_float: bool
     export_max_abs_logit_diff: float
     cores_used: int
-    cycles_per_token: float
-    simulated_time_per_token_s: float
-    acs_per_token: float
-    macs_per_token: float
+    tokens: int                       # decoding steps simulated (prompt + new - 1)
+    per_token: dict[str, float]       # cycles, time_s (simulated), acs, macs
     firing_rate: float
-    wall_s: dict[str, float] = field(default_factory=dict)
+    wall_time_s: dict[str, float] = field(default_factory=dict)   # host seconds per step
     energy: list[PresetSummary] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The summary.json document (`snncompile-demo-summary/1`)."""
+        return {"format": SUMMARY_FORMAT, **asdict(self)}
 
 
 def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/demo",
@@ -128,9 +133,9 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
                 f"interpreter's {decode(ref_new)!r} on the same lowered program")
         continuation = decode(sim_new)
         counters = sim.run_counts_from_tally(program="prog", source="sim.json",
-                                             text=prompt + continuation)
+                                             prompt=prompt, continuation=continuation)
         write_sim_json(tmp / "sim.json", sim_json(
-            counters, text=prompt + continuation, prompt=prompt, continuation=continuation,
+            counters, prompt=prompt, continuation=continuation, token_ids=list(sim_new),
             wall_time_s=wall["simulate"]))
         energies: list[PresetSummary] = []
         for name, table in zip(presets, tables):
@@ -138,13 +143,13 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
             energy_report.write_json(rep, tmp / f"energy-{name}.json")
             energy_report.write_csv(rep, tmp / f"energy-{name}.csv")
             write_png(rep, tmp / f"energy-{name}.png",
-                      title=f"{ckpt.name}: energy per layer ({name})")
+                      title=f"{ckpt.name}: energy by block, total over {rep.tokens} "
+                            f"tokens ({name})")
             t = max(rep.tokens, 1)
             energies.append(PresetSummary(
-                preset=name, e_snn_pj_per_token=rep.snn.total / t,
-                e_ann_pj_per_token=rep.ann.total / t, ratio=rep.ratio,
-                ratio_basis=rep.ratio_basis,
-                components_pj_per_token={k: v / t for k, v in rep.snn.as_dict().items()}))
+                preset=name, ratio=rep.ratio, ratio_basis=rep.ratio_basis,
+                per_token={"snn_j": {k: v * J_PER_PJ / t for k, v in rep.snn.as_dict().items()},
+                           "ann_j": {k: v * J_PER_PJ / t for k, v in rep.ann.as_dict().items()}}))
 
         c = counters
         tot = c.totals()
@@ -155,18 +160,20 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
         slots = sum(n.neuron_updates for n in c.nodes if n.name in neurons)
         summary = DemoSummary(
             checkpoint=str(ckpt), output=str(Path(out_dir)), prompt=prompt,
-            tokens_generated=len(sim_new), continuation_float=decode(float_new),
-            continuation_reference=decode(ref_new), continuation_simulator=continuation,
-            simulator_matches_reference=True,
+            continuation=continuation, token_ids=[int(t) for t in sim_new],
+            new_tokens=len(sim_new), continuation_float=decode(float_new),
+            continuation_reference=decode(ref_new), simulator_matches_reference=True,
             quantized_matches_float=list(float_new) == list(ref_new),
             export_max_abs_logit_diff=float(exp.max_abs_diff or 0.0),
             cores_used=int(mapping.get("cores_used", 0)),
-            cycles_per_token=cycles / n_tok,
-            simulated_time_per_token_s=cycles / program.hardware.clock_hz / n_tok,
-            acs_per_token=tot.acs / n_tok, macs_per_token=tot.macs / n_tok,
+            tokens=c.tokens,
+            per_token={"cycles": cycles / n_tok,
+                       "time_s": cycles / program.hardware.clock_hz / n_tok,
+                       "acs": tot.acs / n_tok, "macs": tot.macs / n_tok},
             firing_rate=spikes / slots if slots else 0.0,
-            wall_s=wall, energy=energies)
+            wall_time_s=wall, energy=energies)
         summary.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         summary.files.append("summary.json")
-        (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
+        (tmp / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2,
+                                                     allow_nan=False))
     return summary

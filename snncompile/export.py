@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snncompile.errors import ConfigError, IRError
+from snncompile.atomic import atomic_files, check_outputs
+from snncompile.errors import ConfigError, IRError, OutputError
 from snncompile.frontend import build_graph, neuron_node_name
 from snncompile.ir.graph import Graph
 from snncompile.models.config import SpikingMambaConfig
@@ -117,13 +116,15 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
                  external_data: bool | None = None) -> ExportReport:
     """Export a `SpikingMambaLM` (spiking or dense) to an ONNX file at `path`, verified.
 
-    The graph is written to a temporary folder beside `path`, read back with `serde.load`,
-    and run step-wise by the reference interpreter (float64) against the PyTorch model in
-    float64 on `tokens`: the max |logit difference| must be <= atol and every SpikeEncode
+    The graph is written to a staging folder beside `path` (`atomic_files`), read back with
+    `serde.load` and run step-wise by the reference interpreter (float64) against the PyTorch
+    model in float64 on `tokens`: the max |logit difference| must be <= atol and every SpikeEncode
     node's spike count equal the model neuron's, token by token; otherwise IRError is raised
-    and nothing is written. Weights are not copied (numpy views of the model's tensors,
-    streamed to external data when large). A model above 1 GiB is converted to float64 in
-    place for the check and converted back afterwards (exact); smaller ones are copied.
+    and nothing is written. The model file and its `.data` are published together by the shared
+    atomic helper (OutputError naming `path` when that is impossible). Weights are not copied
+    (numpy views of the model's tensors, streamed to external data when large). A model above
+    1 GiB is converted to float64 in place for the check and converted back afterwards
+    (exact); smaller ones are copied.
     """
     import time
 
@@ -144,10 +145,9 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
     if external_data is None:
         external_data = report.param_bytes > serde.EXTERNAL_THRESHOLD
     report.external_data = bool(external_data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.export-", dir=path.parent))
-    try:
-        tmp_model = tmpdir / path.name
+    data = serde.data_path(path)
+    with atomic_files(path) as stage:  # model and .data appear together, or neither
+        tmp_model = stage / path.name
         serde.save(graph, tmp_model, external_data=external_data)
         del graph  # drop the views so an in-place float64 check can free the float32 weights
         if verify:
@@ -169,21 +169,19 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
                 raise IRError(f"export check failed: max |logit difference| {diff:.3g} > {atol:g} "
                               f"between the graph and the PyTorch model")
             report.max_abs_diff = diff
-        data = serde.data_path(path)
-        tmp_data = serde.data_path(tmp_model)
-        if tmp_data.exists():
-            os.replace(tmp_data, data)
-        elif data.exists():
+    if not external_data and data.exists():  # a previous export's weights, now embedded
+        try:
             data.unlink()
-        os.replace(tmp_model, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        except OSError as exc:
+            raise OutputError(f"cannot remove stale {str(data)!r}: {exc.strerror or exc}") from exc
     report.seconds = time.perf_counter() - t0
     return report
 
 
 def export_checkpoint(folder: str | os.PathLike, path: str | os.PathLike, **kwargs) -> ExportReport:
     """Load a mamba_ssm-format checkpoint (SpikingMamba or dense Mamba2) and `export_model` it."""
+    from snncompile.ir import serde
     from snncompile.models.checkpoint import load_checkpoint
 
+    check_outputs([path, serde.data_path(path)], [folder])
     return export_model(load_checkpoint(folder), path, **kwargs)

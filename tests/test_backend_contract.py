@@ -268,7 +268,7 @@ def test_cli_lower_reference_and_run(model_file, graph, tmp_path):
                                   "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     want = ReferenceInterpreter(graph, device="cpu").generate(encode("im"), 3).tokens
-    assert json.loads(r.stdout)["tokens"][-3:] == want
+    assert json.loads(r.stdout)["token_ids"][-3:] == want
 
 
 def test_cli_simulate_refuses_a_loihi_folder(model_file, tmp_path):
@@ -309,13 +309,13 @@ def test_cli_lower_loihi_then_lava(model_file, tmp_path):
     r = CliRunner().invoke(main, ["lava", str(out), "--prompt", "im", "--tokens", "2", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["run"]["matches_reference"] is True and doc["run"]["encoding"] == "binary"
-    assert doc["run"]["tokens"] == [105, 109, doc["run"]["generated"][0]]
-    assert doc["lowering"]["virtual_cores"] == 8 and doc["text"].startswith("im")
+    assert doc["matches_reference"] is True and doc["encoding"] == "binary"
+    assert doc["tokens"] == 3 and doc["new_tokens"] == len(doc["token_ids"]) == 2
+    assert doc["lowering"]["virtual_cores"] == 8 and doc["prompt"] == "im"
     fly = CliRunner().invoke(main, ["lava", str(model_file), "--prompt", "im", "--tokens", "2",
                                     "--encoding", "binary", "--json"])
     assert fly.exit_code == 0, fly.output
-    assert json.loads(fly.stdout)["run"]["generated"] == doc["run"]["generated"]
+    assert json.loads(fly.stdout)["token_ids"] == doc["token_ids"]
     r = CliRunner().invoke(main, ["lava", str(out), "--prompt", "im", "--encoding", "graded"])
     assert r.exit_code == 2 and "lowered for binary spikes" in r.output
 

@@ -51,7 +51,7 @@ def test_run_reproduces_pytorch_greedy_continuation(exported):
     model = load_checkpoint(STUDENT)
     expected = pytorch_greedy(model, encode(PROMPT), N)
     res = invoke("run", str(exported), "--prompt", PROMPT, "--tokens", str(N), "--json")
-    assert json.loads(res.stdout)["tokens"] == expected
+    assert json.loads(res.stdout)["token_ids"] == expected
 
 
 def test_lower_simulate_equals_run_on_the_program(exported, tmp_path):
@@ -63,9 +63,10 @@ def test_lower_simulate_equals_run_on_the_program(exported, tmp_path):
     ran = json.loads(invoke("run", str(prog), "--prompt", PROMPT, "--tokens", str(N),
                             "--json").stdout)
     doc = json.loads(sim_json.read_text())
-    assert doc["continuation"] == ran["text"] == decode(ran["tokens"])
-    assert ran["text"] in sim.stdout
-    assert doc["cycles"] > 0 and doc["totals"]["acs"] > 0 and doc["totals"]["noc_hops"] > 0
+    assert doc["continuation"] == ran["continuation"] == decode(ran["token_ids"])
+    assert doc["token_ids"] == ran["token_ids"]
+    assert ran["continuation"] in sim.stdout
+    assert doc["total"]["cycles"] > 0 and doc["total"]["acs"] > 0 and doc["total"]["noc_hops"] > 0
     assert doc["tokens"] == len(encode(PROMPT)) + N - 1
 
 

@@ -35,9 +35,10 @@ def test_export_json(exported, tmp_path):
                                     "--json", "--tokens", "2", "--external-data"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["verified"] and report["tokens"] == [84, 104] and report["external_data"]
+    assert report["verified"] and report["token_ids"] == [84, 104] and report["external_data"]
+    assert report["format"] == "snncompile-export/1" and report["tokens"] == 2
     assert (tmp_path / "m.onnx.data").is_file()
-    assert report["max_abs_diff"] <= 1e-4
+    assert report["max_abs_logit_diff"] <= 1e-4
 
 
 def test_inspect_table_and_json(exported):
@@ -48,7 +49,7 @@ def test_inspect_table_and_json(exported):
         assert name in res.stdout
     res = CliRunner().invoke(main, ["inspect", str(model), "--json", "--fire-rate", "0.25"])
     data = json.loads(res.stdout)
-    rows = {r["node"]: r for r in data["layers"]}
+    rows = {r["name"]: r for r in data["nodes"]}
     proj = rows["layers.0.in_proj"]
     d_in, d_out = 32, 2 * 64 + 2 * 8 + 8
     assert proj["kind"] == "spiked" and proj["D"] == 4
@@ -57,7 +58,7 @@ def test_inspect_table_and_json(exported):
     assert proj["inputs"] == [[32]] and proj["outputs"] == [[d_out]]
     assert rows["layers.0.conv1d"]["kind"] == "dense" and rows["layers.0.conv1d"]["macs"] == 80 * 4
     assert rows["lm_head"]["params"] == 0  # tied: the embedding's weight, counted there
-    assert data["totals"]["params"] == rows["embedding"]["params"] + sum(
+    assert data["total"]["params"] == rows["embedding"]["params"] + sum(
         r["params"] for n, r in rows.items() if n != "embedding")
     assert data["metadata"]["config"]["d_model"] == 32
 
@@ -71,17 +72,18 @@ def test_run_text_and_json(exported):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     from snncompile.data.tokenizer import decode
-    assert len(data["tokens"]) == 3 and data["text"] == decode(data["tokens"])
-    assert a.stdout == data["text"] + "\n"
-    assert data["counters"]["tokens"] == 2 + 2
-    layers = {r["name"]: r for r in data["counters"]["layers"]}
+    assert len(data["token_ids"]) == 3 and data["continuation"] == decode(data["token_ids"])
+    assert data["new_tokens"] == 3 and data["prompt"] == "Hi"
+    assert a.stdout == data["continuation"] + "\n"
+    assert data["tokens"] == 2 + 2
+    layers = {r["name"]: r for r in data["nodes"]}
     enc = layers["layers.0.in_proj_spike"]
     assert enc["neuron_updates"] == 4 * 32 * 4
     assert enc["firing_rate"] == pytest.approx(enc["spikes"] / (4 * 32 * 4))
     assert layers["layers.0.in_proj"]["acs"] == 152 * enc["spikes"]
     sampled = CliRunner().invoke(main, args + ["--temperature", "1.0", "--seed", "5", "--json"])
     again = CliRunner().invoke(main, args + ["--temperature", "1.0", "--seed", "5", "--json"])
-    assert json.loads(sampled.stdout)["tokens"] == json.loads(again.stdout)["tokens"]
+    assert json.loads(sampled.stdout)["token_ids"] == json.loads(again.stdout)["token_ids"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -43,12 +43,12 @@ def test_lower_then_simulate(model_file, tmp_path):
     assert r.exit_code == 0, r.output
     doc = read_sim_doc(sim_path)
     assert doc["tokens"] == len("hi there") + 4
-    assert doc["prompt"] == "hi there" and doc["text"] == "hi there" + doc["continuation"]
+    assert doc["prompt"] == "hi there" and len(doc["token_ids"]) == 5
     assert "acs" in r.output and "cycles" in r.output and "simulated time" in r.output
     # the continuation is the reference interpreter's greedy continuation
     ref = ReferenceInterpreter(prog.graph, device="cpu").generate(encode("hi there"), 5)
     assert doc["continuation"] == decode(ref.tokens)
-    assert doc["totals"]["acs"] > 0 and doc["cycles"] > 0
+    assert doc["total"]["acs"] > 0 and doc["total"]["cycles"] > 0
 
 
 def test_lower_json_and_graded(model_file, tmp_path):
@@ -90,5 +90,6 @@ def test_simulate_values_match_api(model_file, tmp_path):
     sim = Simulator(Program.load(prog_dir))
     sim.generate(encode("ab"), 1)
     doc = read_sim_doc(tmp_path / "s.json")
-    assert doc["totals"] == {k: getattr(sim.counters.totals(), k) for k in LAYER_KEYS}
-    assert np.isclose(doc["time_s"], sim.counters.total("cycles") / 1e9)
+    assert {k: doc["total"][k] for k in LAYER_KEYS} == {
+        k: getattr(sim.counters.totals(), k) for k in LAYER_KEYS}
+    assert np.isclose(doc["total"]["time_s"], sim.counters.total("cycles") / 1e9)

@@ -31,7 +31,8 @@ def trained(tmp_path_factory):
 
 def test_distill_both_writes_loadable_models(trained):
     out, summary = trained
-    assert set(summary) == {"teacher", "student"}
+    assert set(summary) == {"format", "teacher", "student"}
+    assert summary["format"] == "snncompile-distill/1"
     assert summary["student"]["folder"] == str(out / "student")
     teacher = load_checkpoint(out / "teacher")
     student = load_checkpoint(out / "student")
@@ -88,7 +89,10 @@ def test_evaluate_json_reports_bpb_rates_and_samples(trained, tmp_path):
     data = json.loads(res.output)
     assert json.loads((tmp_path / "ev.json").read_text()) == data
     assert data["bpb"] == pytest.approx(summary["student"]["val"]["bpb"], rel=1e-9)
-    assert data["spiking"] is True and set(data["layer_firing_rates"]) == {"0"}
+    assert data["spiking"] is True and set(data["block_firing_rates"]) == {"0"}
+    # neurons carry their IR node names, as in inspect, run, simulate and energy
+    assert set(data["neuron_firing_rates"]) == {"layers.0.in_proj_spike",
+                                                "layers.0.out_proj_spike"}
     assert set(data["samples"]) == {"greedy", "temperature=0.7"}
     assert all(len(t.encode("utf-8", "replace")) >= 1 for t in data["samples"].values())
     again = CliRunner().invoke(main, ["evaluate", str(out / "student"), "--json", "--eval-bytes",

@@ -46,30 +46,30 @@ def test_1p3b_no_lm_head_json_matches_independent_calculation(R):
     assert rep["lm_head"] is False and rep["D"] == 4 and rep["fire_rate"] == R
     assert rep["mean_spikes"] == pytest.approx(4 * R)
     snn, ann, acs, macs, dense = _block_1p3b(R, 4)
-    blocks = [l for l in rep["layers"] if l["block"] is not None]
+    blocks = [l for l in rep["blocks"] if l["block"] is not None]
     assert len(blocks) == 48
     for b in blocks:
-        assert b["snn"]["total"] == pytest.approx(snn, rel=1e-9)
-        assert b["ann"]["total"] == pytest.approx(ann, rel=1e-9)
+        assert b["snn_j"]["total"] == pytest.approx(snn * 1e-12, rel=1e-9)
+        assert b["ann_j"]["total"] == pytest.approx(ann * 1e-12, rel=1e-9)
         assert b["counts"]["acs"] == pytest.approx(acs, rel=1e-12)
         assert b["counts"]["macs"] == macs
         assert b["counts"]["dense_macs"] == dense
         assert b["ratio"] == pytest.approx(ann / snn, rel=1e-9)
-    assert [l["name"] for l in rep["layers"] if l["block"] is None] == ["embedding", "norm_f"]
+    assert [l["name"] for l in rep["blocks"] if l["block"] is None] == ["embedding", "norm_f"]
     norm_f = 2 * 2048
     total_snn = 48 * snn + E_MAC * norm_f
     total_ann = 48 * ann + E_MAC * norm_f
-    assert rep["totals"]["snn"]["total"] == pytest.approx(total_snn, rel=1e-9)
-    assert rep["totals"]["ann"]["total"] == pytest.approx(total_ann, rel=1e-9)
+    assert rep["total"]["snn_j"]["total"] == pytest.approx(total_snn * 1e-12, rel=1e-9)
+    assert rep["total"]["ann_j"]["total"] == pytest.approx(total_ann * 1e-12, rel=1e-9)
     assert rep["ratio"] == pytest.approx(total_ann / total_snn, rel=1e-9)
     assert rep["ratio_compute"] == pytest.approx(rep["ratio"])
     # every op is listed with its counts next to its energy
-    ops = {o["name"]: o for o in rep["ops"]}
+    ops = {o["name"]: o for o in rep["nodes"]}
     ip = ops["layers.7.in_proj"]
     assert ip["op"] == "SpikedLinear" and ip["counts"]["macs"] == 0
     assert ip["counts"]["acs"] == pytest.approx(8512 * R * 2048 * 4)
-    assert ip["snn"]["ac"] == pytest.approx(E_AC * ip["counts"]["acs"])
-    assert ip["ann"]["mac"] == pytest.approx(E_MAC * 8512 * 2048)
+    assert ip["snn_j"]["ac"] == pytest.approx(E_AC * 1e-12 * ip["counts"]["acs"])
+    assert ip["ann_j"]["mac"] == pytest.approx(E_MAC * 1e-12 * 8512 * 2048)
     assert "lm_head" not in ops
 
 
@@ -78,7 +78,7 @@ def test_lm_head_counted_by_default_and_caps_the_ratio():
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
     assert rep["lm_head"] is True and "LM head: counted" in r.stderr
-    head = next(o for o in rep["ops"] if o["name"] == "lm_head")
+    head = next(o for o in rep["nodes"] if o["name"] == "lm_head")
     assert head["counts"]["macs"] == 50288 * 2048
     assert 7.8 < rep["ratio"] < 7.95   # spec: counting the LM head caps 1.3B near 7.9x
     r = _run(["--config", "mamba2-1.3b", "--fire-rate", "0", "--no-lm-head", "--json"])
@@ -101,12 +101,13 @@ def test_csv_and_png_outputs(tmp_path):
     rep = json.loads(r.stdout)
     rows = list(csv.DictReader(io.StringIO(c.read_text())))
     levels = [row["level"] for row in rows]
-    assert levels.count("layer") == 24 + 3 and levels.count("total") == 1
+    assert levels.count("block") == 24 + 3 and levels.count("total") == 1
+    assert {row["tokens"] for row in rows} == {"1"}
     total = rows[-1]
-    assert float(total["snn_total_pj"]) == pytest.approx(rep["totals"]["snn"]["total"])
-    assert float(total["snn_memory_pj"]) > 0
-    op_sum = sum(float(row["snn_total_pj"]) for row in rows if row["level"] == "op")
-    assert op_sum == pytest.approx(float(total["snn_total_pj"]))
+    assert float(total["snn_total_j"]) == pytest.approx(rep["total"]["snn_j"]["total"])
+    assert float(total["snn_memory_j"]) > 0
+    op_sum = sum(float(row["snn_total_j"]) for row in rows if row["level"] == "node")
+    assert op_sum == pytest.approx(float(total["snn_total_j"]))
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
     assert not [x for x in tmp_path.iterdir() if x.name.startswith(".")]  # no temp leftovers
 
@@ -150,6 +151,6 @@ def test_config_json_and_exported_model_agree(tmp_path):
     assert b.exit_code == 0, b.output
     ra, rb = json.loads(a.stdout), json.loads(b.stdout)
     assert ra["D"] == rb["D"] == 3
-    assert ra["totals"] == rb["totals"]
+    assert ra["total"] == rb["total"]
     r = _run(["--model", str(onnx_path), "--fire-rate", "0.2", "--D", "4"])
     assert r.exit_code == 2 and "--D applies to --config only" in r.output

@@ -165,10 +165,10 @@ def test_analytic_at_measured_rates_gives_the_measured_counts(tmp_path):
     assert r_an.exit_code == 0, r_an.output
     jm, ja = json.loads(r_meas.stdout), json.loads(r_an.stdout)
     for k in ("acs", "macs", "dense_macs"):
-        assert ja["totals"]["counts"][k] == pytest.approx(jm["totals"]["counts"][k], rel=1e-12)
+        assert ja["total"]["counts"][k] == pytest.approx(jm["total"]["counts"][k], rel=1e-12)
     for k in ("ac", "mac"):
-        assert ja["totals"]["snn"][k] == pytest.approx(jm["totals"]["snn"][k], rel=1e-12)
-        assert ja["totals"]["ann"][k] == pytest.approx(jm["totals"]["ann"][k], rel=1e-12)
+        assert ja["total"]["snn_j"][k] == pytest.approx(jm["total"]["snn_j"][k], rel=1e-12)
+        assert ja["total"]["ann_j"][k] == pytest.approx(jm["total"]["ann_j"][k], rel=1e-12)
     assert ja["ratio"] == pytest.approx(jm["ratio"], rel=1e-12)
 
 
@@ -180,7 +180,7 @@ def test_cli_measured_lm_head_choice(tmp_path):
     assert "NoC" in r.output and "memory" in r.output
     r = CliRunner().invoke(main, ["energy", "--from", str(sim), "--no-lm-head", "--json"])
     rep = json.loads(r.stdout)
-    assert rep["lm_head"] is False and "lm_head" not in {o["name"] for o in rep["ops"]}
+    assert rep["lm_head"] is False and "lm_head" not in {o["name"] for o in rep["nodes"]}
     assert "LM head: NOT counted" in r.stderr
     data = sim_fixture()
     data["layers"] = [l for l in data["layers"] if l["op"] != "LMHead"]
@@ -195,10 +195,10 @@ def test_cli_measured_lm_head_choice(tmp_path):
 
 @pytest.mark.parametrize("mutate,match", [
     (lambda d: d.update(format="other/1"), "format must be"),
-    (lambda d: d.pop("layers"), "'layers' must be a non-empty list"),
-    (lambda d: d["layers"][3].pop("acs"), "layer 'layers.0.in_proj': counter 'acs' is missing"),
+    (lambda d: d.pop("layers"), "'nodes' must be a non-empty list"),  # version 1 is upgraded
+    (lambda d: d["layers"][3].pop("acs"), "node 'layers.0.in_proj': counter 'acs' is missing"),
     (lambda d: d["layers"][3].update(acs=-1), "counter 'acs' must be a number >= 0"),
-    (lambda d: d["layers"][1].update(name=""), r"layers\[1\].name"),
+    (lambda d: d["layers"][1].update(name=""), r"nodes\[1\].name"),
     (lambda d: d.update(tokens=0), "'tokens' must be a positive int"),
 ])
 def test_malformed_sim_json(tmp_path, mutate, match):

@@ -25,7 +25,7 @@ def measured(calibrated_student):
     sim = Simulator(program)
     sim.run([ord(c) for c in "spiking mamba"])
     counters = sim.counters
-    assert parse_sim(sim_json(counters, text="spiking mamba")).nodes == counters.nodes
+    assert parse_sim(sim_json(counters, prompt="spiking mamba")).nodes == counters.nodes
     return program, counters
 
 

@@ -109,7 +109,8 @@ def test_hw_show_cli():
     r = CliRunner().invoke(main, ["hw", "show", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    assert HardwareSpec.from_dict(d) == HardwareSpec.load("default")
+    assert d["format"] == "snncompile-hw/1"
+    assert HardwareSpec.from_dict(d["hardware"]) == HardwareSpec.load("default")
     r = CliRunner().invoke(main, ["hw", "show", "small"])
     assert r.exit_code == 0, r.output
     assert "generic-small" in r.output and "core.weight_sram_bytes" in r.output

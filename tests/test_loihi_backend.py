@@ -180,6 +180,6 @@ def test_cli_lava_json(graph, tmp_path):
     res = CliRunner().invoke(lava, [str(path), "--prompt", "im", "--tokens", "1", "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["run"]["matches_reference"] is True
-    assert doc["run"]["tokens"] == [105, 109] and len(doc["run"]["layers"]) == 4
-    assert doc["lowering"]["virtual_cores"] == 4 and doc["text"].startswith("im")
+    assert doc["format"] == "snncompile-lava/2" and doc["matches_reference"] is True
+    assert doc["tokens"] == 2 and len(doc["nodes"]) == 4 and doc["prompt"] == "im"
+    assert doc["lowering"]["virtual_cores"] == 4 and len(doc["token_ids"]) == 1

@@ -142,21 +142,24 @@ def test_sim_json_round_trip(tmp_path):
     prog = _program("silif", TINY)
     sim = Simulator(prog)
     new = sim.generate([1, 2], 3)
-    doc = sim_json(sim.counters, text="abc", prompt="ab", continuation="c", wall_time_s=0.1)
+    doc = sim_json(sim.counters, prompt="ab", continuation="c", token_ids=new, wall_time_s=0.1)
     path = write_sim_json(tmp_path / "sim.json", doc)
     back = read_sim_doc(path)
-    assert back["format"] == "snncompile-sim/1" and back["tokens"] == 2 + len(new) - 1
-    assert back["totals"] == {k: getattr(sim.counters.totals(), k) for k in LAYER_KEYS}
-    assert back["cycles"] == sim.counters.total("cycles")
+    assert back["format"] == "snncompile-sim/2" and back["tokens"] == 2 + len(new) - 1
+    assert back["token_ids"] == list(new)
+    assert {k: back["total"][k] for k in LAYER_KEYS} == {
+        k: getattr(sim.counters.totals(), k) for k in LAYER_KEYS}
+    assert back["total"]["cycles"] == sim.counters.total("cycles")
     assert read_sim_json(path).nodes == sim.counters.nodes  # the record, dense twin included
-    assert back["time_s"] == pytest.approx(back["cycles"] / prog.hardware.clock_hz)
+    assert back["total"]["time_s"] == pytest.approx(back["total"]["cycles"]
+                                                     / prog.hardware.clock_hz)
     assert HardwareSpec.from_dict(back["hardware"]) == prog.hardware
-    names = [layer["name"] for layer in back["layers"]]
+    names = [layer["name"] for layer in back["nodes"]]
     assert names == [n.name for n in prog.graph.nodes]
-    assert {layer["block"] for layer in back["layers"]} == {None, 0, 1}
-    back["totals"]["acs"] += 1
+    assert {layer["block"] for layer in back["nodes"]} == {None, 0, 1}
+    back["total"]["acs"] += 1
     (tmp_path / "bad.json").write_text(json.dumps(back))
-    with pytest.raises(SimulationError, match="totals.acs"):
+    with pytest.raises(SimulationError, match="total.acs"):
         read_sim_json(tmp_path / "bad.json")
 
 

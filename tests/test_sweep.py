@@ -143,7 +143,7 @@ def test_cli_sweep_end_to_end(tmp_path, serial_result):
     assert {f.name for f in out.iterdir()} == {"results.json", "results.csv", "sweep.png",
                                                "spec.json"}
     doc = json.loads((out / "results.json").read_text())
-    assert doc["format"] == "snncompile-sweep/1" and doc["run"]["executor"] == "local"
+    assert doc["format"] == "snncompile-sweep-results/1" and doc["run"]["executor"] == "local"
     pts = doc["points"]
     assert [p["index"] for p in pts] == list(range(8))
     assert comparable(serial_result.points) == pts  # the CLI runs what the API runs
@@ -160,26 +160,30 @@ def test_cli_sweep_end_to_end(tmp_path, serial_result):
           for p in pts if p["status"] == "ok"}
     assert len(ok) == 4
     for lanes in (4, 16):  # graded: one event per neuron instead of D micro-steps
-        assert ok["graded", lanes]["cycles_per_token"] < ok["binary", lanes]["cycles_per_token"]
+        assert (ok["graded", lanes]["per_token"]["cycles"]
+                < ok["binary", lanes]["per_token"]["cycles"])
     for enc in ("binary", "graded"):
         assert ok[enc, 4]["per_token"]["acs"] == ok[enc, 16]["per_token"]["acs"] > 0
-        assert ok[enc, 16]["cycles_per_token"] < ok[enc, 4]["cycles_per_token"]
+        assert ok[enc, 16]["per_token"]["cycles"] < ok[enc, 4]["per_token"]["cycles"]
     assert len({p["continuation"] for p in ok.values()}) == 1  # same weights, same tokens
     for p in ok.values():
         assert p["tokens"] == 3  # 2 prompt bytes + 2 new tokens - 1
-        assert p["time_per_token_s"] == pytest.approx(p["cycles_per_token"] / 1e9)
+        assert p["per_token"]["time_s"] == pytest.approx(p["per_token"]["cycles"] / 1e9)
+        assert p["total"]["cycles"] == pytest.approx(p["per_token"]["cycles"] * p["tokens"])
         for preset in ("accum", "paper-45nm"):
-            e = p["energy"][preset]
-            parts = sum(v for k, v in e["snn_pj"].items() if k != "total")
-            assert parts == pytest.approx(e["snn_pj"]["total"])
-            assert e["ratio"] == pytest.approx(e["ann_pj"] / e["snn_pj"]["total"])
+            e = p["energy"][preset]["per_token"]
+            parts = sum(v for k, v in e["snn_j"].items() if k != "total")
+            assert parts == pytest.approx(e["snn_j"]["total"])
+            assert p["energy"][preset]["ratio"] == pytest.approx(
+                e["ann_j"]["total"] / e["snn_j"]["total"])
         # binary spikes read/write membranes every micro-step: more neuron energy in `accum`
-    assert (ok["binary", 4]["energy"]["accum"]["snn_pj"]["total"]
-            > ok["graded", 4]["energy"]["accum"]["snn_pj"]["total"])
+    assert (ok["binary", 4]["energy"]["accum"]["per_token"]["snn_j"]["total"]
+            > ok["graded", 4]["energy"]["accum"]["per_token"]["snn_j"]["total"])
 
     # Pareto front = the non-dominated points that ran
     for preset in ("accum", "paper-45nm"):
-        pairs = {p["index"]: (p["energy"][preset]["snn_pj"]["total"], p["time_per_token_s"])
+        pairs = {p["index"]: (p["energy"][preset]["per_token"]["snn_j"]["total"],
+                              p["per_token"]["time_s"])
                  for p in ok.values()}
         for p in pts:
             expect = p["index"] in pairs and not any(
@@ -191,13 +195,14 @@ def test_cli_sweep_end_to_end(tmp_path, serial_result):
     assert len(rows) == 8 * 2
     assert {"point", "spikes.encoding", "core.ac_lanes", "chip.mesh", "preset", "cores_used",
             "cycles_per_token", "time_per_token_s", "acs_per_token", "macs_per_token",
-            "e_ac_pj_per_token", "e_memory_pj_per_token", "e_total_pj_per_token",
-            "e_ann_pj_per_token", "ratio_ann_over_snn", "pareto", "error"} <= set(rows[0])
+            "e_snn_ac_j_per_token", "e_snn_memory_j_per_token", "e_snn_total_j_per_token",
+            "e_ann_j_per_token", "ratio", "tokens", "pareto", "error"} <= set(rows[0])
     no_fit = [r for r in rows if r["chip.mesh"] == "2x2"]
     assert len(no_fit) == 8 and all("does not fit" in r["error"] for r in no_fit)
     row = next(r for r in rows if r["point"] == "7" and r["preset"] == "paper-45nm")
-    assert float(row["e_total_pj_per_token"]) == pytest.approx(
-        ok["graded", 16]["energy"]["paper-45nm"]["snn_pj"]["total"])
+    assert float(row["e_snn_total_j_per_token"]) == pytest.approx(
+        ok["graded", 16]["energy"]["paper-45nm"]["per_token"]["snn_j"]["total"])
+    assert row["tokens"] == "3"
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "no fit" in r.output and "Pareto" in r.output and "HardwareFitError" in r.output
 

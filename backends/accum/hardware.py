@@ -25,6 +25,25 @@ File layout (every table and key is required unless marked optional; unknown key
 `presets/` or a file) validate everything and raise `HardwareSpecError` naming the field
 (`core.weight_sram_bytes`, ...). `to_dict()` gives the nested form (the `hardware` entry of
 sim.json) and `to_toml()` the file form; both round-trip.
+
+Declared ranges. Every number has a declared maximum (`SCHEMA`, the `MAX_*` constants;
+strings are at most 256 printable characters), chosen so that no int64 counter of the
+simulator can overflow and no lowering step can run away, with wide headroom over real chips
+(Loihi 2: 128 cores, 1,024 neurons, 4,096 axons, 128 KB, barrier 465 cycles; Hala Point:
+147,456 cores). Placement and partitioning work in O(bins), not O(cores):
+
+  cores <= 2^20, mesh sides <= 2^11      so hops H <= 2^12 and per-core arrays stay ~64 MiB
+  weight SRAM <= 2^24 B                  so a core holds W <= 2^26 weights (2-bit)
+  graded_mult_cycles m <= 2^6, pipeline_depth P <= 2^16, hop_latency L <= 2^16,
+  barrier_cycles B <= 2^20, neurons, axons, ac_lanes <= 2^16, clock in [1, 1e12] Hz
+
+One micro-step of a spiked layer costs at most m*W + P + L*H + B < 2^33 cycles (timing.py).
+With spike levels D <= 32 (`NeuronConfig`) and at most 2 spiked layers per block (n_layer <=
+512, `SpikingMambaConfig`), a token costs < 2^33 * 2^5 * 2^10 = 2^48 cycles, plus dense-unit
+cycles bounded by the MACs of a model of < 2^32 parameters. Spike messages per token are at
+most (D + 1) * parameters < 2^38, times H hops < 2^50. A sweep simulates at most 2^12 tokens
+(`snncompile.sweep.spec`: prompt and new tokens <= 2,048 each), so every counter stays below
+2^62. Energies are counters times prices of at most 1e6 pJ (`energy.table`), hence finite.
 """
 
 from __future__ import annotations
@@ -51,36 +70,69 @@ class _Field:
     attr: str
     kind: str  # "int" (>0), "int0" (>=0), "float" (>0), "float0" (>=0), "str", "pair"
     doc: str
+    hi: float = 0  # declared maximum (a string's length; each entry of a pair); 0: none
+    lo: float = 0  # declared minimum of a float (0: only the sign rule of `kind`)
 
+
+# Declared maxima (see "Declared ranges" in the module docstring for why these numbers).
+MAX_NAME_CHARS = 256
+MAX_CORES = 1 << 20
+MAX_MESH_SIDE = 1 << 11
+MAX_CLOCK_HZ = 1e12
+MAX_NEURONS = MAX_AXONS = 1 << 16
+MAX_WEIGHT_SRAM_BYTES = 1 << 24
+MAX_LANES = 1 << 16
+MAX_DENSE_MAC_LANES = 1 << 20
+MAX_PIPELINE_DEPTH = 1 << 16
+MAX_GRADED_MULT_CYCLES = 1 << 6
+MAX_HOP_LATENCY_CYCLES = 1 << 16
+MAX_BARRIER_CYCLES = 1 << 20
+MAX_HOP_ENERGY_PJ = 1e6
+MAX_MESSAGE_BITS = 1 << 16
 
 SCHEMA: tuple[_Field, ...] = (
-    _Field("chip", "name", "name", "str", "preset name"),
-    _Field("chip", "cores", "cores", "int", "number of cores on the mesh"),
-    _Field("chip", "mesh", "mesh", "pair", "mesh shape [rows, cols], rows*cols = cores"),
-    _Field("chip", "clock_hz", "clock_hz", "float", "core clock (cycles per second)"),
-    _Field("core", "neurons", "neurons_per_core", "int", "accumulators (output neurons) per core"),
-    _Field("core", "axons", "axons_per_core", "int", "input axons (weight rows) per core"),
-    _Field("core", "weight_sram_bytes", "weight_sram_bytes", "int", "weight SRAM per core (bytes)"),
-    _Field("core", "weight_bits", "weight_bits", "int", "bits per spiked-projection weight (2..8)"),
-    _Field("core", "state_bits", "state_bits", "int", "bits per accumulator / neuron state"),
-    _Field("core", "ac_lanes", "ac_lanes", "int", "accumulates per cycle per core"),
+    _Field("chip", "name", "name", "str", "preset name", MAX_NAME_CHARS),
+    _Field("chip", "cores", "cores", "int", "number of cores on the mesh", MAX_CORES),
+    _Field("chip", "mesh", "mesh", "pair", "mesh shape [rows, cols], rows*cols = cores",
+           MAX_MESH_SIDE),
+    _Field("chip", "clock_hz", "clock_hz", "float", "core clock (cycles per second)",
+           MAX_CLOCK_HZ, lo=1.0),
+    _Field("core", "neurons", "neurons_per_core", "int", "accumulators (output neurons) per core",
+           MAX_NEURONS),
+    _Field("core", "axons", "axons_per_core", "int", "input axons (weight rows) per core",
+           MAX_AXONS),
+    _Field("core", "weight_sram_bytes", "weight_sram_bytes", "int", "weight SRAM per core (bytes)",
+           MAX_WEIGHT_SRAM_BYTES),
+    _Field("core", "weight_bits", "weight_bits", "int", "bits per spiked-projection weight (2..8)",
+           8),
+    _Field("core", "state_bits", "state_bits", "int", "bits per accumulator / neuron state", 64),
+    _Field("core", "ac_lanes", "ac_lanes", "int", "accumulates per cycle per core", MAX_LANES),
     _Field("core", "pipeline_depth", "pipeline_depth", "int0",
-           "cycles to fill the spike pipeline of a core (paid once per busy micro-step)"),
+           "cycles to fill the spike pipeline of a core (paid once per busy micro-step)",
+           MAX_PIPELINE_DEPTH),
     _Field("core", "graded_mult_cycles", "graded_mult_cycles", "int",
-           "cycles per lane pass of a graded event (payload x weight)"),
-    _Field("dense_unit", "placement", "dense_placement", "str", "'shared' or 'per_core'"),
-    _Field("dense_unit", "position", "dense_position", "pair", "[row, col] of a shared dense unit"),
-    _Field("dense_unit", "mac_lanes", "dense_mac_lanes", "int", "multiply-accumulates per cycle"),
+           "cycles per lane pass of a graded event (payload x weight)", MAX_GRADED_MULT_CYCLES),
+    _Field("dense_unit", "placement", "dense_placement", "str", "'shared' or 'per_core'",
+           MAX_NAME_CHARS),
+    _Field("dense_unit", "position", "dense_position", "pair", "[row, col] of a shared dense unit",
+           MAX_MESH_SIDE),
+    _Field("dense_unit", "mac_lanes", "dense_mac_lanes", "int", "multiply-accumulates per cycle",
+           MAX_DENSE_MAC_LANES),
     _Field("dense_unit", "pipeline_depth", "dense_pipeline_depth", "int0",
-           "cycles of dense-unit pipeline fill per op"),
+           "cycles of dense-unit pipeline fill per op", MAX_PIPELINE_DEPTH),
     _Field("dense_unit", "weight_bits", "dense_weight_bits", "int",
-           "bits per stored dense parameter / state element"),
-    _Field("noc", "hop_latency_cycles", "hop_latency_cycles", "int0", "cycles per mesh hop"),
-    _Field("noc", "hop_energy_pj", "hop_energy_pj", "float0", "energy per message per hop (pJ)"),
-    _Field("noc", "message_bits", "message_bits", "int", "bits per NoC message"),
-    _Field("sync", "barrier_cycles", "barrier_cycles", "int0", "mesh barrier per micro-step"),
-    _Field("spikes", "encoding", "spike_encoding", "str", "'binary' micro-steps or 'graded'"),
-    _Field("spikes", "payload_bits", "payload_bits", "int", "bits of a graded spike payload"),
+           "bits per stored dense parameter / state element", 64),
+    _Field("noc", "hop_latency_cycles", "hop_latency_cycles", "int0", "cycles per mesh hop",
+           MAX_HOP_LATENCY_CYCLES),
+    _Field("noc", "hop_energy_pj", "hop_energy_pj", "float0", "energy per message per hop (pJ)",
+           MAX_HOP_ENERGY_PJ),
+    _Field("noc", "message_bits", "message_bits", "int", "bits per NoC message",
+           MAX_MESSAGE_BITS),
+    _Field("sync", "barrier_cycles", "barrier_cycles", "int0", "mesh barrier per micro-step",
+           MAX_BARRIER_CYCLES),
+    _Field("spikes", "encoding", "spike_encoding", "str", "'binary' micro-steps or 'graded'",
+           MAX_NAME_CHARS),
+    _Field("spikes", "payload_bits", "payload_bits", "int", "bits of a graded spike payload", 64),
 )
 _BY_SECTION: dict[str, dict[str, _Field]] = {}
 for _f in SCHEMA:
@@ -211,7 +263,10 @@ class HardwareSpec:
                 if key not in table:
                     raise HardwareSpecError(f"{source}: missing field {section}.{key} ({f.doc})")
                 v = table[key]
-                _check_value(f, v)
+                try:
+                    _check_value(f, v)
+                except HardwareSpecError as exc:
+                    raise HardwareSpecError(f"{source}: {exc}") from None
                 if f.kind == "pair":
                     v = (int(v[0]), int(v[1]))
                 elif f.kind.startswith("float"):
@@ -244,11 +299,11 @@ class HardwareSpec:
         if name_or_path is None:
             name_or_path = "default"
         p = Path(name_or_path)
-        if p.suffix != ".toml" and not p.exists():
+        if p.suffix != ".toml" and not _exists(p):
             preset = PRESETS_DIR / f"{name_or_path}.toml"
-            if not preset.exists():
+            if not _exists(preset):
                 raise HardwareSpecError(
-                    f"no hardware preset or file {str(name_or_path)!r} "
+                    f"no hardware preset or file {_short(str(name_or_path), 120)} "
                     f"(presets: {', '.join(preset_names())})")
             p = preset
         return cls.from_toml(p)
@@ -273,6 +328,14 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
 
+def _exists(p: Path) -> bool:
+    """Path.exists() that answers False where the OS refuses the name (ENAMETOOLONG, ...)."""
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -289,26 +352,46 @@ def _check_value(f: _Field, v: Any) -> None:
     where = f"{f.section}.{f.key}"
     if f.kind == "str":
         if not isinstance(v, str) or not v:
-            raise HardwareSpecError(f"{where} must be a non-empty string, got {v!r}")
+            raise HardwareSpecError(f"{where} must be a non-empty string, got {_short(v)}")
+        if f.hi and len(v) > f.hi:
+            raise HardwareSpecError(f"{where} must be at most {f.hi:g} characters, got "
+                                    f"{len(v)} ({_short(v)})")
+        if not v.isprintable():
+            raise HardwareSpecError(f"{where} must be printable text (no control characters "
+                                    f"or line breaks), got {_short(v)}")
     elif f.kind == "pair":
         if (not isinstance(v, (list, tuple)) or len(v) != 2
                 or not all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
-            raise HardwareSpecError(f"{where} must be a pair of integers [a, b], got {v!r}")
+            raise HardwareSpecError(f"{where} must be a pair of integers [a, b], got {_short(v)}")
         if f.key == "mesh" and min(v) < 1:
             raise HardwareSpecError(f"{where} must be positive, got {list(v)}")
         if min(v) < 0:
             raise HardwareSpecError(f"{where} must be non-negative, got {list(v)}")
+        if f.hi and max(v) > f.hi:
+            raise HardwareSpecError(f"{where} entries must be at most {f.hi:g}, got {list(v)}")
     elif f.kind in ("int", "int0"):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise HardwareSpecError(f"{where} must be an integer, got {v!r}")
+            raise HardwareSpecError(f"{where} must be an integer, got {_short(v)}")
         if f.kind == "int" and v < 1:
             raise HardwareSpecError(f"{where} must be positive, got {v}")
         if f.kind == "int0" and v < 0:
             raise HardwareSpecError(f"{where} must be non-negative, got {v}")
+        if f.hi and v > f.hi:
+            raise HardwareSpecError(f"{where} must be at most {int(f.hi)} (declared range), "
+                                    f"got {v}")
     else:  # float / float0
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise HardwareSpecError(f"{where} must be a finite number, got {v!r}")
+            raise HardwareSpecError(f"{where} must be a finite number, got {_short(v)}")
         if f.kind == "float" and v <= 0:
             raise HardwareSpecError(f"{where} must be positive, got {v}")
         if f.kind == "float0" and v < 0:
             raise HardwareSpecError(f"{where} must be non-negative, got {v}")
+        if v < f.lo or (f.hi and v > f.hi):
+            raise HardwareSpecError(f"{where} must be in [{f.lo:g}, {f.hi:g}] (declared range), "
+                                    f"got {v!r}")
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    """repr(v) cut to `limit` characters (a hostile value must not flood the error line)."""
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit] + f"... ({len(r)} characters)"

@@ -14,6 +14,7 @@ the host, plus the residual/dense values that cross between hosts.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,14 +76,25 @@ class LayerMap:
                      int(d["d_in"]), int(d["d_out"]), int(d["D"]),
                      tuple(int(x) for x in d["row_splits"]), tuple(int(x) for x in d["col_splits"]),
                      tuple(int(x) for x in d["tile_cores"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise SimulationError(
                 f"mapping.json: bad layer entry ({type(exc).__name__}: {exc})") from None
         lm.check()
         return lm
 
     def check(self) -> None:
-        """Splits are increasing from 0 to d_in / d_out and there is one core per tile."""
+        """Sizes and D are positive, the block is an index or None, splits are increasing
+        from 0 to d_in / d_out and there is one core (an index >= 0) per tile."""
+        for what, v in (("d_in", self.d_in), ("d_out", self.d_out), ("D", self.D)):
+            if v < 1:
+                raise SimulationError(f"mapping.json: layer {self.name!r}: field {what!r} must "
+                                      f"be a positive integer, got {v}")
+        if self.block is not None and self.block < 0:
+            raise SimulationError(f"mapping.json: layer {self.name!r}: field 'block' must be "
+                                  f"a block index >= 0 or null, got {self.block}")
+        if any(c < 0 for c in self.tile_cores):
+            raise SimulationError(f"mapping.json: layer {self.name!r}: field 'tile_cores' holds "
+                                  f"a negative core id")
         for what, sp, n in (("row_splits", self.row_splits, self.d_in),
                             ("col_splits", self.col_splits, self.d_out)):
             if len(sp) < 2 or sp[0] != 0 or sp[-1] != n or any(b <= a for a, b in zip(sp, sp[1:])):
@@ -137,10 +149,24 @@ class Mapping:
             raise SimulationError(f"mapping.json: format is not {MAPPING_FORMAT!r}")
         try:
             hosts = {str(k): int(v) for k, v in d["hosts"].items()}
-            return cls(tuple(LayerMap.from_dict(x) for x in d["layers"]), hosts,
-                       float(d["rate"]), float(d["slack"]), dict(d.get("estimate") or {}))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            m = cls(tuple(LayerMap.from_dict(x) for x in d["layers"]), hosts,
+                    float(d["rate"]), float(d["slack"]), dict(d.get("estimate") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise SimulationError(f"mapping.json: {type(exc).__name__}: {exc}") from None
+        if not 0 < m.rate <= 1:  # also refuses NaN
+            raise SimulationError(f"mapping.json: field 'rate' must be in (0, 1], got {m.rate}")
+        if not 0 <= m.slack < math.inf:
+            raise SimulationError(f"mapping.json: field 'slack' must be a finite number >= 0, "
+                                  f"got {m.slack}")
+        # estimate: {"row_major" | "optimized": {figure: number}, "cores_used": int}, each
+        # number finite and >= 0 (the mapping report divides and formats them)
+        for key, v in m.estimate.items():
+            for fld, x in (v.items() if isinstance(v, dict) else [(None, v)]):
+                name = f"estimate.{key}" + (f".{fld}" if fld is not None else "")
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x < math.inf:
+                    raise SimulationError(f"mapping.json: field {name!r} must be a finite "
+                                          f"number >= 0, got {x!r:.40}")
+        return m
 
     # -- checks and statistics ---------------------------------------------------------------
     def core_usage(self, hw: HardwareSpec) -> dict[int, CoreUse]:

@@ -8,7 +8,11 @@ bins never adds traffic, while mixing blocks would spread one block over another
 Full-size tiles get a bin each; the remainders of uneven grids share bins.
 
 `pack` raises HardwareFitError when the bins outnumber the cores, naming the first layer that
-does not fit and what the whole model would need.
+does not fit and what the whole model would need. Before packing, `min_cores` bounds the bins
+from below by the summed tile resources (weight bytes, neurons, axons: a bin holds at most a
+core's worth of each); when that bound already exceeds the mesh the error comes at once,
+without packing (first-fit is quadratic in the tiles, and a tiny core, e.g. a 1-byte SRAM,
+cuts a model into millions of them).
 """
 
 from __future__ import annotations
@@ -45,8 +49,36 @@ def tile_sram(rows: int, cols: int, hw: HardwareSpec) -> int:
     return rows * hw.row_bytes(cols)
 
 
+def min_cores(layers: list[LayerTiles], hw: HardwareSpec) -> list[int]:
+    """Lower bounds on the bins needed by layers[:i+1], for every i (module docstring).
+
+    O(R + C) per layer: a grid's tiles need sum_t rows_t * row_bytes(cols_t) = d_in *
+    sum_c row_bytes(cols_c) weight bytes, R * d_out neurons and C * d_in axons in all."""
+    out: list[int] = []
+    sram = neurons = axons = 0
+    for layer in layers:
+        g = layer.grid
+        sram += g.d_in * sum(hw.row_bytes(b - a) for a, b in g.output_ranges)
+        neurons += g.R * g.d_out
+        axons += g.C * g.d_in
+        out.append(max(-(-sram // hw.weight_sram_bytes), -(-neurons // hw.neurons_per_core),
+                       -(-axons // hw.axons_per_core)))
+    return out
+
+
 def pack(layers: list[LayerTiles], hw: HardwareSpec) -> list[Bin]:
     """First-fit packing per block (module docstring); HardwareFitError if > hw.cores bins."""
+    bounds = min_cores(layers, hw)
+    if bounds and bounds[-1] > hw.cores:
+        li = next(i for i, n in enumerate(bounds) if n > hw.cores)
+        layer = layers[li]
+        raise HardwareFitError(
+            f"layer {layer.name!r} ({layer.grid.d_in}x{layer.grid.d_out} weights, "
+            f"{layer.grid.n_tiles:,} tiles) does not fit on {hw.name!r}: the layers up to it "
+            f"need at least {bounds[li]:,} cores and the whole model needs at least "
+            f"{bounds[-1]:,} cores of {hw.weight_sram_bytes} B weight SRAM, "
+            f"{hw.neurons_per_core} neurons and {hw.axons_per_core} axons, but the mesh has "
+            f"{hw.cores:,} (use a larger mesh, e.g. --hw large)")
     bins: list[Bin] = []
     open_bins: list[Bin] = []
     current_block: object = object()

@@ -56,16 +56,31 @@ def bin_weights(bins: list[Bin], layers: list[LayerTiles],
     return out
 
 
-def snake_order(rows: int, cols: int, band: int) -> list[tuple[int, int]]:
-    """The banded boustrophedon curve over a rows x cols mesh (module docstring)."""
+def snake_order(rows: int, cols: int, band: int,
+                limit: int | None = None) -> list[tuple[int, int]]:
+    """The banded boustrophedon curve over a rows x cols mesh (module docstring); only its
+    first `limit` positions when given (the bins never need more: work O(bins), not O(cores))."""
     band = max(1, min(band, cols))
+    limit = rows * cols if limit is None else limit
     order: list[tuple[int, int]] = []
     for k, c0 in enumerate(range(0, cols, band)):
         cs = list(range(c0, min(c0 + band, cols)))
         rs = range(rows) if k % 2 == 0 else range(rows - 1, -1, -1)
         for i, r in enumerate(rs):
+            if len(order) >= limit:
+                return order[:limit]
             order.extend((r, c) for c in (cs if i % 2 == 0 else cs[::-1]))
-    return order
+    return order[:limit]
+
+
+def nearest_cores(hw: HardwareSpec, p: int, n: int) -> list[int]:
+    """The `n` core ids nearest to core `p` in mesh hops, ties by core id (vectorised: the
+    mesh may have up to 2^20 cores)."""
+    import numpy as np
+    ids = np.arange(hw.cores, dtype=np.int64)
+    pr, pc = hw.coord(p)
+    dist = np.abs(ids // hw.mesh[1] - pr) + np.abs(ids % hw.mesh[1] - pc)
+    return [int(c) for c in np.lexsort((ids, dist))[:n]]
 
 
 def weighted_median(values: list[int], weights: list[float]) -> int:
@@ -93,7 +108,7 @@ def place(bins: list[Bin], layers: list[LayerTiles], hw: HardwareSpec,
     if len(bins) > hw.cores:
         raise HardwareFitError(f"{len(bins)} cores needed, the mesh has {hw.cores}")
     if strategy == "row_major":
-        curve = [hw.coord(c) for c in range(hw.cores)]
+        curve = [hw.coord(c) for c in range(max(1, len(bins)))]
         if hw.dense_placement == "shared":
             p = hw.core_id(*hw.dense_position)
             return Placement(tuple(range(len(bins))), {b: p for b in blocks})
@@ -101,7 +116,7 @@ def place(bins: list[Bin], layers: list[LayerTiles], hw: HardwareSpec,
                            hw, blocks, curve)
     if hw.dense_placement == "shared":
         p = hw.core_id(*hw.dense_position)
-        cores = sorted(range(hw.cores), key=lambda c: (hw.hops(c, p), c))
+        cores = nearest_cores(hw, p, len(bins))
         order = sorted(range(len(bins)), key=lambda i: (-weights[i], i))
         bin_core = [0] * len(bins)
         for rank, i in enumerate(order):
@@ -110,7 +125,7 @@ def place(bins: list[Bin], layers: list[LayerTiles], hw: HardwareSpec,
     # per_core
     n_blocks = len({b.block for b in bins}) or 1
     band = max(1, round(math.sqrt(len(bins) / n_blocks)))
-    curve = snake_order(rows, cols, band)
+    curve = snake_order(rows, cols, band, limit=max(1, len(bins)))
     return _with_hosts(bins, weights, [hw.core_id(*curve[i]) for i in range(len(bins))],
                        hw, blocks, curve)
 

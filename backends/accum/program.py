@@ -28,9 +28,10 @@ import numpy as np
 from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.backends.accum.mapping import Mapping
 from snncompile.backends.accum.report import mapping_report, render_mapping_report
-from snncompile.backends.base import MANIFEST, PROGRAM_FORMAT, open_folder, save_folder
+from snncompile.backends.base import (MANIFEST, PROGRAM_FORMAT, check_hashes, open_folder,
+                                      save_folder)
 from snncompile.backends.base import Program as BaseProgram
-from snncompile.errors import SimulationError
+from snncompile.errors import IRError, SimulationError
 from snncompile.ir.graph import Graph
 
 FILES = (MANIFEST, "graph.onnx", "mapping.json", "hardware.toml")
@@ -49,19 +50,29 @@ class Program(BaseProgram):
     lowering: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        projections = [n for n, _neuron in self.graph.spiked_projections()]
+        try:
+            pairs = self.graph.spiked_projections()
+        except IRError as exc:
+            raise SimulationError(f"program: {exc}") from None
+        projections = [n for n, _neuron in pairs]
         spiked = [n.name for n in projections]
         mapped = [lm.name for lm in self.mapping.layers]
         if spiked != mapped:
             raise SimulationError(f"program: the mapping covers layers {mapped}, the graph has "
                                   f"SpikedLinear nodes {spiked}")
-        for n in projections:
+        for n, neuron in pairs:
             if n.op.weight_bits == 0:
                 raise SimulationError(f"program: layer {n.name!r} is not quantized")
             lm = self.mapping.layer(n.name)
             if (lm.d_in, lm.d_out) != (n.op.d_in, n.op.d_out):
                 raise SimulationError(f"program: layer {n.name!r} is {n.op.d_in}x{n.op.d_out} "
                                       f"in the graph, {lm.d_in}x{lm.d_out} in the mapping")
+            # D must be the level count of the neuron feeding the layer: the simulator encodes
+            # with the mapping's D, the reference with the graph's (a mismatch gives other logits)
+            for what, have, want in (("D", lm.D, neuron.op.D), ("block", lm.block, n.block)):
+                if have != want:
+                    raise SimulationError(f"mapping.json: layer {n.name!r}: field {what!r} is "
+                                          f"{have!r}, the graph has {want!r}")
         self.mapping.check(self.hardware, [n.name for n in self.graph.nodes])
 
     def weight_t(self, node_name: str) -> np.ndarray:
@@ -102,5 +113,7 @@ class Program(BaseProgram):
         except UnicodeDecodeError:
             raise SimulationError(f"{folder / 'mapping.json'}: not UTF-8 text") from None
         graph = to_input_major(serde.load(folder / "graph.onnx"))
-        return cls(graph, hw, mapping, source=meta["source"], lowering=tuple(meta["lowering"]))
+        prog = cls(graph, hw, mapping, source=meta["source"], lowering=tuple(meta["lowering"]))
+        check_hashes(folder, meta)
+        return prog
 

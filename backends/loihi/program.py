@@ -44,7 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from snncompile.backends.base import MANIFEST, Program, open_folder, save_folder
+from snncompile.backends.base import MANIFEST, Program, check_hashes, open_folder, save_folder
 from snncompile.backends.loihi.encoding import ENCODINGS, steps_per_token
 from snncompile.backends.loihi.spec import LoihiSpec
 from snncompile.errors import HardwareSpecError, IRError, SimulationError
@@ -249,10 +249,12 @@ class LoihiProgram(Program):
         spec, encoding, layers, placement = _parse_loihi_json(doc, path)
         graph = serde.load(folder / "graph.onnx")
         try:
-            return cls(graph, spec, encoding, layers, placement, meta["source"],
+            prog = cls(graph, spec, encoding, layers, placement, meta["source"],
                        tuple(meta["lowering"]))
         except SimulationError as exc:
             raise SimulationError(f"{path}: {exc}") from None
+        check_hashes(folder, meta)
+        return prog
 
 
 def _parse_loihi_json(doc: Any, path: Path

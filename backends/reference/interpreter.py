@@ -111,7 +111,10 @@ class ReferenceInterpreter(Interpreter):
         if k == 0 or self._gen is None:
             self._gen = torch.Generator().manual_seed(seed if seed is not None else 0)
         lg = logits[: self.vocab_size] if self.vocab_size else logits
-        p = torch.softmax(lg.double().cpu() / temperature, dim=-1)
+        lg = lg.double().cpu()
+        # shifted so that the largest logit is 0: a tiny temperature then gives -inf (weight 0)
+        # for the others instead of inf - inf = nan
+        p = torch.softmax((lg - lg.max()) / temperature, dim=-1)
         return int(torch.multinomial(p, 1, generator=self._gen))
 
     # -- ops: run_<OpType>(node, inputs, state) -> outputs ------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from snncompile.backends.base import MANIFEST, Program, open_folder, save_folder
+from snncompile.backends.base import MANIFEST, Program, check_hashes, open_folder, save_folder
 from snncompile.ir.graph import Graph
 
 FILES = (MANIFEST, "graph.onnx")
@@ -40,4 +40,5 @@ class ReferenceProgram(Program):
         meta = open_folder(folder, cls.backend, ())
         graph = serde.load(folder / "graph.onnx")
         graph.verify()
+        check_hashes(folder, meta)
         return cls(graph, meta["source"], tuple(meta["lowering"]))

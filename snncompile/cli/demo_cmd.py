@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from snncompile.cli.jsonout import emit_json, json_option, to_stdout
 from snncompile.demo import DEFAULT_PRESETS, DEFAULT_PROMPT
 
 
@@ -19,21 +20,21 @@ from snncompile.demo import DEFAULT_PRESETS, DEFAULT_PROMPT
               help="Hardware preset name or TOML file for the accum backend.")
 @click.option("--preset", "presets", multiple=True, default=DEFAULT_PRESETS, show_default=True,
               help="Cost table(s) to price the simulated run with (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(checkpoint, output, prompt, n_tokens, hardware, presets, as_json):
+@json_option("Write the summary as JSON (summary.json, snncompile-demo-summary/1)")
+def demo(checkpoint, output, prompt, n_tokens, hardware, presets, json_out):
     """The main job: export -> lower (accum) -> simulate -> energy, on the bundled model."""
-    import dataclasses
-    import json
-
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
     from rich.table import Table
 
+    from snncompile.atomic import check_outputs
     from snncompile.data.tokenizer import encode
     from snncompile.demo import run_demo
 
-    console = Console(stderr=as_json)
+    check_outputs([output, json_out], [checkpoint, hardware, *presets])
+
+    console = Console(stderr=to_stdout(json_out))
     steps = ["load", "export", "run-float", "lower", "run-reference", "simulate"]
     sim_total = len(encode(prompt)) + n_tokens - 1
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -50,33 +51,33 @@ def demo(checkpoint, output, prompt, n_tokens, hardware, presets, as_json):
         summary = run_demo(checkpoint, output, prompt=prompt, n_tokens=n_tokens,
                            hardware=hardware, presets=tuple(presets), status=status,
                            on_token=lambda _t: bar.advance(sim_task))
-    if as_json:
-        click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+    if json_out is not None:
+        emit_json(summary.to_dict(), json_out)
         return
     s = summary
     console.print(f"[bold]snncompile demo[/bold]: {s.checkpoint} -> {s.output}")
     console.print(f"prompt      {s.prompt!r}")
-    console.print(f"simulator   {s.continuation_simulator!r}  "
+    console.print(f"simulator   {s.continuation!r}  "
                   f"({'identical to' if s.simulator_matches_reference else 'DIFFERS from'} the "
                   "reference on the lowered program)")
     console.print(f"float model {s.continuation_float!r}  "
                   f"({'same' if s.quantized_matches_float else 'differs after int8 quantization'})")
-    t = Table(title="per token, simulated on the accum core")
+    t = Table(title=f"per token (mean over {s.tokens} tokens), simulated on the accum core")
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_row("cores used", f"{s.cores_used}")
-    t.add_row("cycles", f"{s.cycles_per_token:,.0f}")
-    t.add_row("simulated latency", f"{s.simulated_time_per_token_s * 1e6:,.2f} us")
-    t.add_row("ACs (spiked projections)", f"{s.acs_per_token:,.0f}")
-    t.add_row("MACs (dense ops)", f"{s.macs_per_token:,.0f}")
+    t.add_row("cycles", f"{s.per_token['cycles']:,.0f}")
+    t.add_row("simulated latency", f"{s.per_token['time_s'] * 1e6:,.2f} us")
+    t.add_row("ACs (spiked projections)", f"{s.per_token['acs']:,.0f}")
+    t.add_row("MACs (dense ops)", f"{s.per_token['macs']:,.0f}")
     t.add_row("firing rate per micro-step slot", f"{s.firing_rate:.4f}")
     console.print(t)
     e = Table(title="energy per token (SNN on the core vs the same model dense)")
     for col in ("cost table", "E_SNN", "E_ANN", "E_ANN / E_SNN", "basis"):
         e.add_column(col, justify="right" if col.startswith("E") else "left")
     for p in s.energy:
-        e.add_row(p.preset, f"{p.e_snn_pj_per_token / 1e3:,.2f} nJ",
-                  f"{p.e_ann_pj_per_token / 1e3:,.2f} nJ",
+        e.add_row(p.preset, f"{p.per_token['snn_j']['total'] * 1e9:,.2f} nJ",
+                  f"{p.per_token['ann_j']['total'] * 1e9:,.2f} nJ",
                   "-" if p.ratio is None else f"{p.ratio:.2f}x", p.ratio_basis)
     console.print(e)
     console.print(f"files in {s.output}: " + ", ".join(s.files))

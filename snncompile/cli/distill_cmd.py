@@ -11,15 +11,18 @@ interrupted command resumes from the last one (snncompile.training.distill).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
+
+from snncompile.cli.params import FiniteFloatRange
 import torch
 from rich.console import Console
 from rich.table import Table
 
+from snncompile.atomic import check_outputs
+from snncompile.cli.jsonout import emit_json, json_option
 from snncompile.data.corpus import load_split
 from snncompile.data.tokenizer import VOCAB_SIZE
 from snncompile.errors import ConfigError
@@ -35,57 +38,61 @@ from snncompile.training.options import CALIBRATIONS, HIDDEN_TARGETS, TrainOptio
               help="Output folder: OUT/teacher, OUT/student.")
 @click.option("--teacher", "teacher_dir", type=click.Path(path_type=Path), default=None,
               help="Teacher checkpoint folder (for --stage student).")
-@click.option("--d-model", type=int, default=128, show_default=True)
-@click.option("--n-layer", type=int, default=3, show_default=True)
-@click.option("--d-state", type=int, default=32, show_default=True)
-@click.option("--headdim", type=int, default=32, show_default=True)
-@click.option("--expand", type=int, default=2, show_default=True)
-@click.option("--chunk-size", type=int, default=32, show_default=True)
+@click.option("--d-model", type=click.IntRange(1, 1 << 16), default=128, show_default=True)
+@click.option("--n-layer", type=click.IntRange(1, 1024), default=3, show_default=True)
+@click.option("--d-state", type=click.IntRange(1, 1 << 14), default=32, show_default=True)
+@click.option("--headdim", type=click.IntRange(1, 1 << 14), default=32, show_default=True)
+@click.option("--expand", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(1, 1 << 16), default=32, show_default=True)
 @click.option("--neuron", type=click.Choice(NEURON_KINDS), default="silif", show_default=True)
-@click.option("--D", "D", type=int, default=4, show_default=True,
+@click.option("--D", "D", type=click.IntRange(1, 1 << 16), default=4, show_default=True,
               help="Spike levels / micro-steps per token (LIF forces 1).")
 @click.option("--sgc/--no-sgc", default=True, show_default=True,
               help="Smoothed Gradient Compensation during student training.")
 @click.option("--sgc-mode", type=click.Choice(SGC_MODES), default="gradient", show_default=True)
-@click.option("--sgc-weight", type=float, default=0.1, show_default=True)
-@click.option("--steps", type=int, default=1000, show_default=True, help="Teacher steps.")
-@click.option("--student-steps", type=int, default=None, help="Student steps [default: --steps].")
-@click.option("--batch", type=int, default=16, show_default=True)
-@click.option("--seq-len", type=int, default=256, show_default=True)
-@click.option("--lr", type=float, default=3e-3, show_default=True, help="Teacher peak lr.")
-@click.option("--student-lr", type=float, default=1e-3, show_default=True)
-@click.option("--warmup", type=int, default=50, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--ckpt-every", type=int, default=100, show_default=True,
+@click.option("--sgc-weight", type=FiniteFloatRange(), default=0.1, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 10**9), default=1000, show_default=True,
+              help="Teacher steps.")
+@click.option("--student-steps", type=click.IntRange(1, 10**9), default=None,
+              help="Student steps [default: --steps].")
+@click.option("--batch", type=click.IntRange(1, 1 << 16), default=16, show_default=True)
+@click.option("--seq-len", type=click.IntRange(1, 1 << 20), default=256, show_default=True)
+@click.option("--lr", type=FiniteFloatRange(), default=3e-3, show_default=True,
+              help="Teacher peak lr.")
+@click.option("--student-lr", type=FiniteFloatRange(), default=1e-3, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, 10**9), default=50, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--ckpt-every", type=click.IntRange(1, 10**9), default=100, show_default=True,
               help="Write a resumable checkpoint every N steps.")
 @click.option("--ckpt-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Resumable checkpoints [default: OUT/checkpoints].")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from the last checkpoint in --ckpt-dir if there is one.")
-@click.option("--kl-weight", type=float, default=1.0, show_default=True)
-@click.option("--hidden-weight", type=float, default=TrainOptions.hidden_weight,
+@click.option("--kl-weight", type=FiniteFloatRange(), default=1.0, show_default=True)
+@click.option("--hidden-weight", type=FiniteFloatRange(), default=TrainOptions.hidden_weight,
               show_default=True, help="Weight of L_Hidden.")
 @click.option("--hidden-target", type=click.Choice(HIDDEN_TARGETS), default="mixer",
               show_default=True)
-@click.option("--ce-weight", type=float, default=0.0, show_default=True)
-@click.option("--temperature", type=float, default=1.0, show_default=True,
+@click.option("--ce-weight", type=FiniteFloatRange(), default=0.0, show_default=True)
+@click.option("--temperature", type=FiniteFloatRange(), default=1.0, show_default=True,
               help="KL temperature.")
 @click.option("--calibration", type=click.Choice(CALIBRATIONS), default="mse",
               show_default=True, help="Initial thresholds from the teacher's activations.")
-@click.option("--eval-bytes", type=int, default=None,
+@click.option("--eval-bytes", type=click.IntRange(1, 1 << 40), default=None,
               help="Validate on the first N bytes of the validation split [default: all].")
 @click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A .txt or .gz text file instead of the bundled corpus.")
 @click.option("--format", "fmt", type=click.Choice(["safetensors", "bin"]),
               default="safetensors", show_default=True)
-@click.option("--threads", type=int, default=None, help="torch.set_num_threads.")
+@click.option("--threads", type=click.IntRange(1, 4096), default=None,
+              help="torch.set_num_threads.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@json_option("Write the summaries as JSON (snncompile-distill/1)")
 def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand, chunk_size,
             neuron, D, sgc, sgc_mode, sgc_weight, steps, student_steps, batch, seq_len, lr,
             student_lr, warmup, seed, ckpt_every, ckpt_dir, resume, kl_weight, hidden_weight,
             hidden_target, ce_weight, temperature, calibration, eval_bytes, corpus, fmt,
-            threads, progress, as_json):
+            threads, progress, json_out):
     """Train a Mamba2 teacher and distill a SpikingMamba student from it."""
     if threads is not None:
         if threads < 1:
@@ -95,6 +102,10 @@ def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand,
         raise ConfigError("--stage student needs --teacher DIR (a dense teacher checkpoint)")
     if stage != "student" and teacher_dir is not None:
         raise ConfigError("--teacher is only used with --stage student")
+    written = ["teacher", "student"] if stage == "both" else [stage]
+    ckpt_root = ckpt_dir if ckpt_dir is not None else out / "checkpoints"
+    check_outputs([out / s for s in written] + [ckpt_root / s for s in written],
+                  [teacher_dir, corpus])
     model_cfg = SpikingMambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=VOCAB_SIZE,
                                    d_state=d_state, headdim=headdim, expand=expand,
                                    chunk_size=chunk_size)
@@ -112,18 +123,18 @@ def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand,
                              teacher_options=t_opts, student_options=s_opts, neuron=neuron_cfg,
                              sgc=sgc, sgc_mode=sgc_mode, sgc_weight=sgc_weight,
                              teacher_dir=teacher_dir, ckpt_dir=ckpt_dir, resume=resume,
-                             progress=progress and not as_json, data=data, fmt=fmt)
+                             progress=progress and json_out is None, data=data, fmt=fmt)
     except KeyboardInterrupt:
         where = ckpt_dir if ckpt_dir is not None else out / "checkpoints"
         click.echo(f"interrupted; checkpoints are in {where}: rerun the same command to resume",
                    err=True)
         sys.exit(130)
-    if as_json:
+    if json_out is not None:
         slim = {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"}
                 for k, v in report.summaries.items()}
         for k, folder in report.folders.items():
             slim[k]["folder"] = str(folder)
-        click.echo(json.dumps(slim, indent=2))
+        emit_json({"format": "snncompile-distill/1", **slim}, json_out)
         return
     _print_table(report)
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import click
 
+from snncompile.cli.params import FiniteFloatRange
+
+from snncompile.cli.jsonout import emit_json, json_option
 from snncompile.energy.analytic import DEFAULT_D, WEIGHT_READS
 
 
@@ -34,16 +37,16 @@ def _load_config(spec: str):
               help="Analytic: an exported model.onnx (its neurons fix D).")
 @click.option("--from", "sim_path", type=click.Path(dir_okay=False),
               help="Measured: the simulator's sim.json.")
-@click.option("--fire-rate", type=float,
+@click.option("--fire-rate", type=FiniteFloatRange(),
               help="Firing rate R per micro-step slot: sum|s| = R * d_in * D.")
-@click.option("--mean-spikes", type=float,
+@click.option("--mean-spikes", type=FiniteFloatRange(),
               help="Mean spike count per neuron and token: sum|s| = m * d_in (m = R * D).")
 @click.option("--rates-from", type=click.Path(dir_okay=False),
               help="Analytic with the per-node firing rates measured in this sim.json.")
 @click.option("--lm-head/--no-lm-head", "lm_head", default=None,
               help="Count the (dense) LM head in both models [analytic default: counted; "
                    "measured default: as simulated].")
-@click.option("--D", "D", type=int, default=None,
+@click.option("--D", "D", type=click.IntRange(1, 1 << 16), default=None,
               help=f"Spike levels / micro-steps per token for --config [default {DEFAULT_D}, "
                    "the project's SI-LIF default].")
 @click.option("--preset", default="paper-45nm", show_default=True, metavar="NAME|PATH",
@@ -52,24 +55,28 @@ def _load_config(spec: str):
               show_default=True,
               help="Analytic memory model of spiked projections: a weight fetch per spike "
                    "event, or per active input (lower bound).")
-@click.option("--tokens", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--tokens", type=click.IntRange(1, 10**12), default=1, show_default=True,
               help="Analytic: number of decoding steps to count.")
-@click.option("--per-op", is_flag=True, help="Terminal table per op instead of per layer.")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
+@click.option("--per-op", is_flag=True, help="Terminal table per node instead of per block.")
+@json_option("Write the JSON report (snncompile-energy/2, joules)")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write a CSV report.")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False),
               help="Write a per-layer stacked bar chart (PNG).")
 @click.option("--list-presets", is_flag=True, help="List the bundled cost tables and exit.")
 def energy(config_spec, model_path, sim_path, fire_rate, mean_spikes, rates_from, lm_head, D,
-           preset, weight_reads, tokens, per_op, as_json, csv_path, png_path, list_presets):
+           preset, weight_reads, tokens, per_op, json_out, csv_path, png_path, list_presets):
     """Energy of one decoding step: SNN (ACs for spiked projections) vs the dense Mamba2.
 
     E_ANN = E_MAC * dense MACs; E_SNN = E_AC * ACs + E_MAC * MACs of what stays dense, plus
     memory, NoC and static power where the cost table prices them. Always says whether the
     LM head was counted."""
 
+    from snncompile.atomic import check_outputs
     from snncompile.energy import report as rep
     from snncompile.energy.table import list_tables
+
+    check_outputs([csv_path, png_path, json_out],
+                  [config_spec, model_path, sim_path, rates_from, preset])
 
     if list_presets:
         for name in list_tables():
@@ -95,8 +102,8 @@ def energy(config_spec, model_path, sim_path, fire_rate, mean_spikes, rates_from
     if png_path:
         from snncompile.energy.plot import write_png
         write_png(report, png_path)
-    if as_json:
-        click.echo(rep.to_json(report))
+    if json_out is not None:
+        emit_json(rep.report_dict(report), json_out)
         click.echo(rep.lm_head_line(report), err=True)
     else:
         rep.render(report, per_op=per_op)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from snncompile.cli.jsonout import emit_json, json_option
 
 
 @click.command()
@@ -17,17 +17,21 @@ import click
               help="Tokens of the self-check.")
 @click.option("--external-data/--embedded-data", "external", default=None,
               help="Force weights into OUTPUT.data or into the ONNX file (default: by size).")
-@click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+@json_option("Write the export report as JSON (snncompile-export/1)")
 def export(checkpoint: str, output: str, verify: bool, n_tokens: int, external: bool | None,
-           as_json: bool) -> None:
+           json_out: str | None) -> None:
     """Export a SpikingMamba or dense Mamba2 CHECKPOINT folder (mamba_ssm format) to ONNX.
 
     The file is written only if the interpreter reproduces the model: max |logit diff| <= 1e-4
     and identical spike counts."""
     from rich.console import Console
 
+    from snncompile.atomic import check_outputs
     from snncompile.export import default_verify_tokens, export_model
+    from snncompile.ir.serde import data_path
     from snncompile.models.checkpoint import load_checkpoint
+
+    check_outputs([output, data_path(output), json_out], [checkpoint])
 
     console = Console(stderr=True)
     with console.status(f"loading {checkpoint}"):
@@ -36,8 +40,8 @@ def export(checkpoint: str, output: str, verify: bool, n_tokens: int, external: 
         report = export_model(model, output, verify=verify,
                               tokens=default_verify_tokens(model.config, n_tokens),
                               external_data=external)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+    if json_out is not None:
+        emit_json(export_doc(report), json_out)
         return
     check = (f"verified on {len(report.tokens)} tokens (max |logit diff| "
              f"{report.max_abs_diff:.2e}, spike counts identical)" if report.verified
@@ -45,3 +49,13 @@ def export(checkpoint: str, output: str, verify: bool, n_tokens: int, external: 
     click.echo(f"wrote {report.path}: {report.nodes} nodes, {report.params:,} parameters"
                f"{' (external data)' if report.external_data else ''}; {check}; "
                f"{report.seconds:.1f} s")
+
+
+def export_doc(report) -> dict:
+    """The `export --json` document (docs/output-formats.md, snncompile-export/1)."""
+    return {"format": "snncompile-export/1", "path": report.path, "node_count": report.nodes,
+            "params": report.params, "param_bytes": report.param_bytes,
+            "external_data": report.external_data, "verified": report.verified,
+            "token_ids": list(report.tokens), "tokens": len(report.tokens),
+            "max_abs_logit_diff": report.max_abs_diff, "spikes": dict(report.spikes),
+            "wall_time_s": report.seconds}

@@ -1,10 +1,14 @@
-"""`snncompile hw show [FILE] [--json]` / `snncompile hw list`: hardware descriptions."""
+"""`snncompile hw show [FILE] [--json [FILE]] [--toml [FILE]]` / `snncompile hw list`: hardware
+descriptions. `--toml` writes the description as a hardware file that `hw show FILE` and
+`lower --hw FILE` read back; `--json` writes `snncompile-hw/1` (docs/output-formats.md)."""
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from snncompile.cli.jsonout import STDOUT, emit_json, json_option
+
+HW_FORMAT = "snncompile-hw/1"
 
 
 @click.group()
@@ -14,20 +18,37 @@ def hw() -> None:
 
 @hw.command("show")
 @click.argument("file", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def show(file: str | None, as_json: bool) -> None:
+@json_option("Write the description as JSON (snncompile-hw/1)")
+@click.option("--toml", "toml_out", metavar="[FILE]", is_flag=False, flag_value=STDOUT,
+              default=None, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the description as a hardware TOML file that `hw show` and "
+                   "`lower --hw` read back (--toml: stdout; --toml FILE: that file).")
+def show(file: str | None, json_out: str | None, toml_out: str | None) -> None:
     """Print hardware FILE (a TOML path or a preset name; default: the default preset)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from snncompile.atomic import check_outputs
     from snncompile.backends.accum.hardware import HardwareSpec
 
+    check_outputs([json_out, toml_out], [file])
     spec = HardwareSpec.load(file)
-    if as_json:
-        click.echo(json.dumps(spec.to_dict(), indent=2))
+    if json_out is not None and toml_out is not None:
+        raise click.UsageError("give one of --json and --toml")
+    if json_out is not None:
+        emit_json({"format": HW_FORMAT, "hardware": spec.to_dict()}, json_out)
         return
-    table = Table(title=f"{spec.name}: {spec.cores} cores ({spec.mesh[0]}x{spec.mesh[1]} mesh), "
+    if toml_out is not None:
+        text = f"# snncompile hardware description ({HW_FORMAT})\n" + spec.to_toml()
+        if toml_out == STDOUT:
+            click.echo(text, nl=False)
+        else:
+            from snncompile.atomic import write_text_atomic
+            write_text_atomic(toml_out, text)
+            click.echo(f"wrote {toml_out}", err=True)
+        return
+    table = Table(title=f"{escape(spec.name)}: {spec.cores} cores ({spec.mesh[0]}x{spec.mesh[1]} mesh), "
                         f"{spec.ac_lanes * spec.clock_hz * spec.cores:.3g} AC/s peak")
     table.add_column("field")
     table.add_column("value", justify="right")

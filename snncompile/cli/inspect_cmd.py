@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
+
+from snncompile.cli.jsonout import emit_json, json_option
+from snncompile.cli.params import FiniteFloatRange
+
+INSPECT_FORMAT = "snncompile-inspect/1"
 
 
 def layer_rows(graph, fire_rate: float) -> list[dict[str, Any]]:
@@ -37,7 +41,7 @@ def layer_rows(graph, fire_rate: float) -> list[dict[str, Any]]:
                 seen.add(pname)
                 nparams += int(np.prod(specs[pname][0]))
         spiked = "spiked" if D is not None else "dense"
-        rows.append({"node": n.name, "op": n.op_type,
+        rows.append({"name": n.name, "op": n.op_type,
                      "inputs": [list(shapes[v]) for v in n.inputs],
                      "outputs": [list(shapes[v]) for v in n.outputs],
                      "params": nparams, "kind": spiked, "D": D,
@@ -56,24 +60,26 @@ def _fmt(x) -> str:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--fire-rate", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True,
+@click.option("--fire-rate", type=FiniteFloatRange(0.0, 1.0), default=0.1, show_default=True,
               help="Firing rate per micro-step slot used for the ACs of spiked projections.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def inspect(model: str, fire_rate: float, as_json: bool) -> None:
+@json_option("Write the rows as JSON (snncompile-inspect/1)")
+def inspect(model: str, fire_rate: float, json_out: str | None) -> None:
     """Show MODEL (an snncompile ONNX file) layer by layer, with per-token MACs and ACs."""
     from rich.console import Console
     from rich.table import Table
 
+    from snncompile.atomic import check_outputs
     from snncompile.ir import serde
 
+    check_outputs([json_out], [model, serde.data_path(model)])
     graph = serde.load(model)
     rows = layer_rows(graph, fire_rate)
     totals = {k: sum(r[k] for r in rows) for k in ("params", "macs", "acs", "dense_macs",
                                                      "dense_acs")}
-    if as_json:
-        click.echo(json.dumps({"model": model, "fire_rate": fire_rate,
-                               "metadata": graph.metadata, "layers": rows, "totals": totals},
-                              indent=2))
+    if json_out is not None:
+        emit_json({"format": INSPECT_FORMAT, "model": model, "fire_rate": fire_rate,
+                   "metadata": graph.metadata, "tokens": 1, "nodes": rows,
+                   "total": totals}, json_out)
         return
     import sys
 
@@ -85,7 +91,7 @@ def inspect(model: str, fire_rate: float, as_json: bool) -> None:
     for r in rows:
         shape = (",".join("x".join(map(str, s)) or "()" for s in r["inputs"]) + " -> "
                  + ",".join("x".join(map(str, s)) or "()" for s in r["outputs"]))
-        table.add_row(r["node"], r["op"], shape, _fmt(r["params"]), r["kind"], _fmt(r["D"]),
+        table.add_row(r["name"], r["op"], shape, _fmt(r["params"]), r["kind"], _fmt(r["D"]),
                       _fmt(r["macs"]), _fmt(r["acs"]), _fmt(r["dense_macs"]))
     table.add_row("total", "", "", _fmt(totals["params"]), "", "", _fmt(totals["macs"]),
                   _fmt(totals["acs"]), _fmt(totals["dense_macs"]), style="bold")

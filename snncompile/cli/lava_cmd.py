@@ -5,9 +5,11 @@ for the Loihi-2-style target on the fly) or a loihi program folder from
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from snncompile.cli.params import FiniteFloatRange
+
+from snncompile.cli.jsonout import emit_json, json_option, to_stdout
 
 
 @click.command()
@@ -18,11 +20,11 @@ import click
 @click.option("--encoding", type=click.Choice(["graded", "binary"]), default=None,
               help="graded (default for a model file): 24-bit payloads, 1 Lava step/token; "
                    "binary: D steps/token, 2 rails. A program folder keeps its own.")
-@click.option("--timeout", type=click.FloatRange(1, None), default=None,
+@click.option("--timeout", type=FiniteFloatRange(1, None), default=None,
               help="Seconds before the Lava subprocess is stopped (default: from its size).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report and counters as JSON.")
+@json_option("Write the report and counters as JSON (snncompile-lava/2)")
 def lava(model: str, prompt: str, n_tokens: int, encoding: str | None, timeout: float | None,
-         as_json: bool) -> None:
+         json_out: str | None) -> None:
     """Run MODEL (an snncompile ONNX file, lowered to Lava Dense blocks here, or a loihi
     program folder from `snncompile lower --backend loihi`) in lava-nc.
 
@@ -46,7 +48,7 @@ def lava(model: str, prompt: str, n_tokens: int, encoding: str | None, timeout: 
     ids = encode(prompt)
     if not ids:
         raise SimulationError("--prompt is empty")
-    console = Console(stderr=as_json)
+    console = Console(stderr=to_stdout(json_out))
     if Path(model).is_dir():
         program = load_loihi_program(model, encoding)
         find_lava_python()
@@ -60,9 +62,8 @@ def lava(model: str, prompt: str, n_tokens: int, encoding: str | None, timeout: 
     report = program.report()
     with console.status(f"replaying {len(ids) + max(n_tokens - 1, 0)} tokens through Lava"):
         result = run_in_lava(program, ids, generate=n_tokens, timeout=timeout)
-    if as_json:
-        click.echo(json.dumps({"lowering": report, "run": result.as_dict(),
-                               "text": prompt + decode(result.generated)}, indent=2))
+    if json_out is not None:
+        emit_json(lava_doc(report, result, prompt, decode(result.generated)), json_out)
         return
     program.render_report(report, console)
     console.print(Text(prompt, style="bold") + Text(decode(result.generated), style="green"))
@@ -102,3 +103,20 @@ def load_loihi_program(folder: str, encoding: str | None = None):
                               f"{program.encoding} spikes (lower it again with --encoding "
                               f"{encoding})")
     return program
+
+
+def lava_doc(report: dict, result, prompt: str, continuation: str) -> dict:
+    """The `lava --json` document (docs/output-formats.md, snncompile-lava/2): the shared
+    names (`prompt`, `continuation`, `token_ids`, `tokens` a count, `nodes`, `total`, `_s`)."""
+    run = result.run
+    return {"format": "snncompile-lava/2", "program": result.program, "prompt": prompt,
+            "continuation": continuation, "token_ids": [int(t) for t in result.generated],
+            "new_tokens": len(result.generated), "tokens": len(result.tokens),
+            "mode": "open-loop replay of the reference's spike inputs",
+            "matches_reference": result.matches, "encoding": run.encoding,
+            "lava_version": run.lava_version, "wall_time_s": run.wall_s,
+            "lava_build_time_s": run.lava_build_s, "lava_run_time_s": run.lava_run_s,
+            "reference_wall_time_s": result.replay.wall_s, "networks": run.networks,
+            "processes": run.processes, "network_steps": run.network_steps,
+            "nodes": [r.as_dict() for r in run.layers.values()], "total": run.totals(),
+            "lowering": report}

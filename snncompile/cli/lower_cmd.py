@@ -9,9 +9,13 @@ does not take is an error naming it. The report printed afterwards is the progra
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from snncompile.cli.params import FiniteFloatRange
+
+from snncompile.cli.jsonout import emit_json, json_option, to_stdout
+
+LOWER_FORMAT = "snncompile-lower/1"
 
 # command-line flag -> lowering option of `Backend.lower`
 FLAGS = {"rate": "--rate", "encoding": "--encoding"}
@@ -28,7 +32,7 @@ FLAGS = {"rate": "--rate", "encoding": "--encoding"}
                    "(the default); reference takes none.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Program folder to write (replaced atomically).")
-@click.option("--rate", type=click.FloatRange(0, 1, min_open=True), default=None,
+@click.option("--rate", type=FiniteFloatRange(0, 1, min_open=True), default=None,
               help="accum: firing rate per micro-step slot assumed for the mapping "
                    "[default: 0.25].")
 @click.option("--encoding", type=click.Choice(["binary", "graded"]), default=None,
@@ -36,18 +40,21 @@ FLAGS = {"rate": "--rate", "encoding": "--encoding"}
                    "or binary.")
 @click.option("--cores", "max_cores", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many rows of long tables (accum: cores) the report lists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the program's report as JSON.")
+@json_option("Write the program's report as JSON (snncompile-lower/1)")
 def lower(model: str, backend_name: str, hardware: str | None, output: str, rate: float | None,
-          encoding: str | None, max_cores: int, as_json: bool) -> None:
+          encoding: str | None, max_cores: int, json_out: str | None) -> None:
     """Lower MODEL (an snncompile ONNX file) for a backend and write a program folder
     (accum: quantize, tile, pack, place; loihi: quantize, tile into Dense blocks, place).
 
     A model that does not fit the hardware fails with the layer and what it needs (exit 2)."""
     from rich.console import Console
 
+    from snncompile.atomic import check_outputs
     from snncompile.backends import get_backend
     from snncompile.errors import ConfigError
     from snncompile.ir import serde
+
+    check_outputs([output, json_out], [model, serde.data_path(model), hardware])
 
     backend = get_backend(backend_name)
     options = {k: v for k, v in (("rate", rate), ("encoding", encoding)) if v is not None}
@@ -59,7 +66,7 @@ def lower(model: str, backend_name: str, hardware: str | None, output: str, rate
             raise ConfigError(f"{FLAGS[key]} is not an option of the {backend.name} backend "
                               f"({takes})")
     spec = backend.resolve_hardware(hardware)
-    console = Console(stderr=as_json)
+    console = Console(stderr=to_stdout(json_out))
     with console.status(f"loading {model}"):
         graph = serde.load(model)
     with console.status(f"lowering for {backend.name}"):
@@ -67,8 +74,9 @@ def lower(model: str, backend_name: str, hardware: str | None, output: str, rate
     with console.status(f"writing {output}"):
         program.save(output)
     report = program.report()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    if json_out is not None:
+        emit_json({"format": LOWER_FORMAT, "backend": backend.name, "output": str(output),
+                   **report}, json_out)
         return
     program.render_report(report, console, max_rows=max_cores)
     console.print(f"wrote {output}")

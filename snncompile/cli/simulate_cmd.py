@@ -6,6 +6,8 @@ import time
 
 import click
 
+from snncompile.cli.jsonout import emit_json, json_option, to_stdout
+
 
 @click.command()
 @click.argument("program", type=click.Path(file_okay=False))
@@ -14,26 +16,28 @@ import click
               show_default=True, help="New tokens to generate (greedy).")
 @click.option("--encoding", type=click.Choice(["binary", "graded"]), default=None,
               help="Spike encoding (default: the program's hardware setting).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the counters to this sim.json file.")
+@json_option("Write the counters as sim.json (docs/output-formats.md)")
 def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
-             json_path: str | None) -> None:
+             json_out: str | None) -> None:
     """Run PROGRAM (a folder from `snncompile lower`) on the cycle-counting simulator."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
     from rich.text import Text
 
+    from snncompile.atomic import check_outputs
     from snncompile.backends import load_program
     from snncompile.backends.base import read_manifest
     from snncompile.data.tokenizer import decode, encode
     from snncompile.errors import SimulationError
-    from snncompile.simulator import LAYER_KEYS, Simulator, sim_json, write_sim_json
+    from snncompile.simulator import LAYER_KEYS, Simulator, sim_json
+    from snncompile.simulator.simjson import validate as validate_sim
 
+    check_outputs([json_out], [program])  # `--json prog/graph.onnx` would destroy the program
     ids = encode(prompt)
     if not ids:
         raise SimulationError("--prompt is empty")
-    console = Console()
+    console = Console(stderr=to_stdout(json_out))
     with console.status(f"loading {program}"):
         kind = read_manifest(program)["backend"]
         if kind != "accum":
@@ -55,7 +59,8 @@ def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
     c, hw = sim.counters, prog.hardware
     tot = c.totals()
     cycles = tot.cycles
-    table = Table(title=f"counters over {c.tokens} tokens ({sim.encoding} spikes, {hw.name})")
+    table = Table(title=f"counters: total over {c.tokens} tokens and per token "
+                        f"({sim.encoding} spikes, {hw.name})")
     table.add_column("counter")
     table.add_column("total", justify="right")
     table.add_column("per token", justify="right")
@@ -67,8 +72,8 @@ def simulate(program: str, prompt: str, n_tokens: int, encoding: str | None,
                   f"({cycles / max(c.tokens, 1):,.0f} cycles/token at "
                   f"{hw.clock_hz / 1e9:g} GHz); "
                   f"host time {wall:.2f} s")
-    if json_path:
-        doc = sim_json(c, text=prompt + continuation, prompt=prompt,
-                       continuation=continuation, wall_time_s=wall)
-        write_sim_json(json_path, doc)
-        console.print(f"wrote {json_path}")
+    if json_out is not None:
+        doc = sim_json(c, prompt=prompt, continuation=continuation, token_ids=list(new),
+                       wall_time_s=wall)
+        validate_sim(doc)
+        emit_json(doc, json_out)

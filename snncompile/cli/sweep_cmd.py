@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import click
 
+from snncompile.cli.jsonout import emit_json, json_option, to_stdout
+
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC.toml", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="Output folder: results.json, results.csv, sweep.png (replaced atomically).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="Local executor: 1 runs in this process, N > 1 a pool of N processes.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing dask.distributed cluster (e.g. tcp://host:8786).")
-@click.option("--dask-local", type=click.IntRange(min=1), metavar="N",
+@click.option("--dask-local", type=click.IntRange(1, 1024), metavar="N",
               help="Start a dask LocalCluster of N worker processes and run on it.")
 @click.option("--plan", is_flag=True, help="List the experiment points and exit.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print results.json on stdout (tables and progress go to stderr).")
+@json_option("Write results.json (snncompile-sweep-results/1; on stdout, tables and "
+             "progress go to stderr)")
 @click.option("--png/--no-png", default=True, show_default=True, help="Write sweep.png.")
 @click.option("--max-rows", type=click.IntRange(min=1), default=60, show_default=True,
               help="Rows of the terminal table.")
 def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | None,
-          dask_local: int | None, plan: bool, as_json: bool, png: bool, max_rows: int) -> None:
+          dask_local: int | None, plan: bool, json_out: str | None, png: bool,
+          max_rows: int) -> None:
     """Run the cartesian product of SPEC's axes (hardware fields, mapping choices): lower,
     simulate the prompt and price every point with each cost table; tabulate, plot and mark
     the energy-vs-latency Pareto front. A point that does not fit is recorded, not fatal."""
@@ -31,11 +34,13 @@ def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | Non
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
+    from snncompile.atomic import check_outputs
     from snncompile.sweep import load_spec, make_executor, run_sweep, write_outputs
     from snncompile.sweep.report import render
 
+    check_outputs([output, json_out], [spec_path])
     spec = load_spec(spec_path)
-    console = Console(stderr=as_json)
+    console = Console(stderr=to_stdout(json_out))
     if plan:
         _print_plan(spec, console)
         return
@@ -63,8 +68,8 @@ def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | Non
     files = write_outputs(result, output, png=png)
     render(result, console, max_rows=max_rows)
     console.print(f"wrote {output}/ ({', '.join(f.name for f in files)})")
-    if as_json:
-        click.echo(result.to_json())
+    if json_out is not None:
+        emit_json(result.to_dict(), json_out)
 
 
 def _print_plan(spec, console) -> None:

@@ -6,8 +6,21 @@ VOCAB_SIZE = 256
 
 
 def encode(text: str) -> list[int]:
-    """UTF-8 bytes of `text` as token ids in [0, 256)."""
-    return list(text.encode("utf-8"))
+    """UTF-8 bytes of `text` as token ids in [0, 256).
+
+    Text that has no UTF-8 form (a non-UTF-8 command-line argument, which Python carries as
+    lone surrogates U+DC80..U+DCFF, or any other lone surrogate) raises ConfigError naming the
+    first offending byte or character: the prompt is refused, never silently altered."""
+    try:
+        return list(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        from snncompile.errors import ConfigError
+
+        ch = ord(text[exc.start])
+        what = (f"byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF
+                else f"character U+{ch:04X}")
+        raise ConfigError(f"the prompt is not valid UTF-8 text: {what} at position "
+                          f"{exc.start}") from None
 
 
 def decode(tokens: list[int]) -> str:

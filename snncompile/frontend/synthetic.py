@@ -86,7 +86,10 @@ def random_param(op_type: str, role: str, shape: tuple[int, ...], rng: np.random
 
 def random_state_dict(config, seed: int = 0) -> dict[str, np.ndarray]:
     """Float32 parameters (mamba_ssm key names) for `build_graph(config, sd)`."""
+    from snncompile.limits import check_memory
     g = build_graph(config)
+    n = sum(int(np.prod(shape, dtype=np.float64)) for shape, _dt in g.param_specs().values())
+    check_memory(4 * n, f"random weights ({n:,} float32 parameters)")
     rng = np.random.default_rng(seed)
     sd: dict[str, np.ndarray] = {}
     for n in g.nodes:

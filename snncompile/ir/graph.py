@@ -13,6 +13,7 @@ after every pass.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -177,7 +178,9 @@ class Graph:
         return shapes
 
     def verify(self, require_params: bool = True) -> None:
-        """Check structure, op attributes, shapes, value kinds and parameters.
+        """Check structure, op attributes, shapes, value kinds, parameters (shape, dtype and
+        finite values: `first_nonfinite`), the outputs (at least one, none a graph input) and
+        the metadata (`verify_metadata`).
 
         With `require_params=False` a shape-only graph (no arrays) passes; arrays that are
         present are still checked.
@@ -219,7 +222,11 @@ class Graph:
             if set(n.params) != want_roles:
                 raise IRError(f"{where}: params {sorted(n.params)} do not match the op's roles "
                               f"{sorted(want_roles)}")
+        if not self.outputs:
+            raise IRError("graph has no outputs")
         for v in self.outputs:
+            if v in self.inputs:
+                raise IRError(f"graph output {v!r} is a graph input, not produced by any node")
             if v not in kinds:
                 raise IRError(f"graph output {v!r} is not produced by any node")
         self.value_shapes()
@@ -237,11 +244,112 @@ class Graph:
                 raise IRError(f"param {pname!r} has shape {tuple(arr.shape)}, expected {shape}")
             if arr.dtype.name not in dtypes:
                 raise IRError(f"param {pname!r} has dtype {arr.dtype.name}, expected one of {dtypes}")
+            bad = first_nonfinite(arr)
+            if bad is not None:
+                raise IRError(f"param {pname!r} holds a non-finite value ({bad})")
         unused = sorted(set(self.params) - set(specs))
         if unused:
             raise IRError(f"param {unused[0]!r} is not used by any node")
         try:
-            json.dumps(self.metadata)
+            json.dumps(self.metadata, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise IRError(f"graph metadata is not JSON-serializable: {exc}") from None
+        verify_metadata(self.metadata, [v for n in self.nodes
+                                        if (v := n.op.attributes().get("vocab")) is not None])
+
+
+# -- finite values ---------------------------------------------------------------------------
+_FINITE_BLOCK = 1 << 20  # elements per np.isfinite pass (4 MiB of float32: stays in cache)
+
+
+def first_nonfinite(arr: np.ndarray) -> str | None:
+    """None when every element of `arr` is finite (integer arrays always are), else a short
+    description of the first NaN or Inf ("nan at index (3, 7)"). Checks blocks of
+    `_FINITE_BLOCK` elements, so a memory-mapped multi-GB weight is read once, in pieces,
+    with no full-size temporary (about 10 GB/s of float32 on one core)."""
+    if arr.dtype.kind not in "fc" or arr.size == 0:
+        return None
+    # a view, not a copy: C order for C-contiguous arrays (what serde and the passes make),
+    # the transpose's C order for Fortran-ordered ones (a transposed weight)
+    fortran = arr.flags.f_contiguous and not arr.flags.c_contiguous
+    base = arr.T if fortran else arr
+    flat = base.reshape(-1)
+    for start in range(0, flat.size, _FINITE_BLOCK):
+        ok = np.isfinite(flat[start:start + _FINITE_BLOCK])
+        if not ok.all():
+            i = start + int(np.argmin(ok))
+            idx = tuple(int(x) for x in np.unravel_index(i, base.shape))
+            return f"{flat[i]} at index {idx[::-1] if fortran else idx}"
+    return None
+
+
+# -- metadata schema ---------------------------------------------------------------------------
+_MAX_DIM = 2**31 - 1
+# metadata["config"] is SpikingMambaConfig.to_mamba_ssm_dict() (the upstream config.json):
+# field -> (type, required); "int+" is a positive int <= _MAX_DIM, "int0" a non-negative one
+_CONFIG_SCHEMA: dict[str, tuple[str, bool]] = {
+    "d_model": ("int+", True), "n_layer": ("int+", True), "vocab_size": ("int+", True),
+    "d_intermediate": ("int0", False), "pad_vocab_size_multiple": ("int+", False),
+    "ssm_cfg": ("dict|null", False), "attn_layer_idx": ("list", False),
+    "attn_cfg": ("dict|null", False),
+    "rms_norm": ("bool", False), "residual_in_fp32": ("bool", False),
+    "fused_add_norm": ("bool", False), "tie_embeddings": ("bool", False),
+    "spiking": ("dict|null|bool", False),
+}
+_SSM_SCHEMA: dict[str, str] = {
+    "layer": "str", "d_state": "int+", "d_conv": "int+", "expand": "int+", "headdim": "int+",
+    "ngroups": "int+", "chunk_size": "int+", "conv_bias": "bool", "bias": "bool",
+    "norm_before_gate": "bool", "dt_min": "float", "dt_max": "float", "dt_init_floor": "float",
+}
+_SPIKING_SCHEMA: dict[str, str] = {
+    "neuron": "dict", "layer_neurons": "list|null", "spiked_projections": "list", "sgc": "bool",
+    "sgc_mode": "str", "sgc_weight": "float",
+}
+
+
+def _type_ok(v: Any, typ: str) -> bool:
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    return any({
+        "int+": is_int and 1 <= v <= _MAX_DIM,
+        "int0": is_int and 0 <= v <= _MAX_DIM,
+        "float": (is_int or isinstance(v, float)) and math.isfinite(v),
+        "bool": isinstance(v, bool), "str": isinstance(v, str), "dict": isinstance(v, dict),
+        "list": isinstance(v, list), "null": v is None,
+    }[t] for t in typ.split("|"))
+
+
+_TYPE_WORDS = {"int+": f"a positive integer <= {_MAX_DIM}", "int0": "a non-negative integer",
+               "float": "a finite number", "bool": "true or false", "str": "a string",
+               "dict": "an object", "list": "a list", "null": "null"}
+
+
+def _check_fields(where: str, d: dict, schema: Mapping[str, str]) -> None:
+    for key, typ in schema.items():
+        if key in d and not _type_ok(d[key], typ):
+            want = " or ".join(_TYPE_WORDS[t] for t in typ.split("|"))
+            raise IRError(f"graph metadata: {where}.{key} must be {want}, got {d[key]!r:.80}")
+
+
+def verify_metadata(metadata: Any, vocabs: list[int] = ()) -> None:
+    """IRError naming the field when `metadata` does not fit the schema: an object whose
+    optional `config` is a model config (`_CONFIG_SCHEMA`: d_model, n_layer and vocab_size
+    positive ints, the known fields of the right type) with vocab_size at most the smallest
+    vocabulary among the graph's ops (`vocabs`: the Embedding / LM head `vocab`), so that no
+    executor meets a config it cannot use."""
+    if not isinstance(metadata, dict):
+        raise IRError(f"graph metadata must be an object, got {type(metadata).__name__}")
+    if "config" not in metadata:
+        return
+    cfg = metadata["config"]
+    if not isinstance(cfg, dict):
+        raise IRError(f"graph metadata: config must be an object, got {type(cfg).__name__}")
+    for key, (_typ, required) in _CONFIG_SCHEMA.items():
+        if required and key not in cfg:
+            raise IRError(f"graph metadata: config.{key} is missing")
+    _check_fields("config", cfg, {k: t for k, (t, _r) in _CONFIG_SCHEMA.items()})
+    _check_fields("config.ssm_cfg", cfg.get("ssm_cfg") or {}, _SSM_SCHEMA)
+    _check_fields("config.spiking", cfg.get("spiking") or {}, _SPIKING_SCHEMA)
+    if vocabs and cfg["vocab_size"] > min(vocabs):
+        raise IRError(f"graph metadata: config.vocab_size {cfg['vocab_size']} exceeds the "
+                      f"graph's vocabulary of {min(vocabs)} (Embedding / LMHead vocab)")
 

@@ -15,7 +15,9 @@ Layout of the ModelProto:
 
 `load` validates everything and raises `IRError` naming the node or field for a truncated or
 corrupt file, a foreign ONNX model, an unknown op, an unsupported version, a shape or dtype
-mismatch or a missing weight. External weights are memory-mapped read-only.
+mismatch, a missing or non-finite weight, a string that is not UTF-8, or metadata that does
+not fit its schema (`Graph.verify`). The bytes are always parsed as binary protobuf, whatever
+the file is called. External weights are memory-mapped read-only.
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ def _onnx():
 
 
 def data_path(path: str | os.PathLike) -> Path:
-    """The external-data file that belongs to model file `path`."""
+    """The external-data file that belongs to model file `path` (IRError for a path that
+    names no file, such as '' or '/')."""
     p = Path(path)
+    if not p.name:
+        raise IRError(f"{str(path)!r} is not a model file path")
     return p.with_name(p.name + ".data")
 
 
@@ -245,6 +250,7 @@ def _read_initializer(onnx, t, folder: Path, mmap: bool) -> np.ndarray:
 def from_model_proto(model, folder: Path | None = None, mmap: bool = True) -> Graph:
     """Decode and verify a ModelProto (external data read relative to `folder`)."""
     onnx = _onnx()
+    _check_utf8(model, "model")
     props = {p.key: p.value for p in model.metadata_props}
     if FORMAT_KEY not in props:
         raise IRError("not an snncompile model: metadata_props has no "
@@ -316,11 +322,19 @@ def load(path: str | os.PathLike, mmap: bool = True) -> Graph:
     """Read and validate an snncompile ONNX file; raises IRError for every bad input."""
     onnx = _onnx()
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # pathlib swallows only ENOENT / ENOTDIR (not ENAMETOOLONG, EACCES)
+        raise IRError(f"{str(path)[:200]!r}: cannot be read ({exc.strerror})") from None
+    if not is_file:
         raise IRError(f"{str(path)!r}: no such file")
     from google.protobuf.message import DecodeError
+    # always binary protobuf: onnx.load_model picks a text parser from a .json / .textproto
+    # suffix, so read the bytes and parse them ourselves, whatever the file is called
     try:
-        model = onnx.load_model(str(path), load_external_data=False)
+        data = path.read_bytes()
+        model = onnx.ModelProto()
+        model.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise IRError(f"{str(path)!r}: not a readable ONNX file (truncated or corrupt: "
                       f"{type(exc).__name__})") from None
@@ -328,3 +342,20 @@ def load(path: str | os.PathLike, mmap: bool = True) -> Graph:
         return from_model_proto(model, path.parent, mmap)
     except IRError as exc:
         raise IRError(f"{str(path)!r}: {exc}") from None
+
+
+def _check_utf8(msg, where: str) -> None:
+    """IRError naming the first string field of `msg` (recursively) that is not UTF-8 text.
+    The protobuf runtime hands such a field back as bytes instead of str; every string the
+    decoder reads (names, metadata, attribute keys) must be text."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+    for fd, value in msg.ListFields():
+        if fd.type not in (F.TYPE_STRING, F.TYPE_MESSAGE):
+            continue
+        items = value if fd.is_repeated else (value,)
+        for i, v in enumerate(items):
+            at = f"{where}.{fd.name}" + (f"[{i}]" if fd.is_repeated else "")
+            if fd.type == F.TYPE_MESSAGE:
+                _check_utf8(v, at)
+            elif not isinstance(v, str):
+                raise IRError(f"{at} is not UTF-8 text ({bytes(v)[:40]!r})")

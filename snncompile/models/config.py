@@ -29,6 +29,17 @@ SGC_MODES = ("gradient", "branch")
 # mamba_ssm Mamba2's init defaults; config.json carries these fields only when they differ
 _UPSTREAM_INIT_DEFAULTS = {"dt_min": 0.001, "dt_max": 0.1, "dt_init_floor": 1e-4,
                            "A_init_range": (1.0, 16.0)}
+# Declared size ranges (wide headroom over the public configs: d_model <= 2,560, n_layer <= 64,
+# vocab 50,277; large tokenizers reach 256k). They bound every simulator counter below int64
+# (see `snncompile.backends.accum.hardware`, "Declared ranges") and keep a typo such as
+# vocab_size = 10^12 from reaching an allocator: the model as a whole must stay under
+# MAX_PARAMS parameters (16 GiB as float32; mamba2-2.7b has 2.7e9).
+SIZE_LIMITS: dict[str, int] = {
+    "d_model": 1 << 16, "n_layer": 512, "vocab_size": 1 << 21, "d_state": 1 << 12,
+    "d_conv": 64, "expand": 16, "headdim": 1 << 12, "ngroups": 1 << 10,
+    "chunk_size": 1 << 16, "pad_vocab_size_multiple": 1 << 10}
+MAX_PARAMS = 1 << 32
+MAX_SPIKE_LEVEL = 32  # neuron.D: micro-steps per token
 
 
 @dataclass(frozen=True)
@@ -48,16 +59,26 @@ class NeuronConfig:
     learn_theta: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in NEURON_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in NEURON_KINDS:
             raise ConfigError(f"neuron.kind must be one of {NEURON_KINDS}, got {self.kind!r}")
+        for name in ("theta", "alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"neuron.{name} must be a number, got {v!r}")
+        if not isinstance(self.learn_theta, bool):
+            raise ConfigError(f"neuron.learn_theta must be true or false, got "
+                              f"{self.learn_theta!r}")
         if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
             raise ConfigError(f"neuron.D must be a positive integer, got {self.D!r}")
+        if self.D > MAX_SPIKE_LEVEL:
+            raise ConfigError(f"neuron.D must be at most {MAX_SPIKE_LEVEL} (declared range), "
+                              f"got {self.D}")
         if self.kind == "lif" and self.D != 1:
             object.__setattr__(self, "D", 1)
         if not (self.theta > 0 and math.isfinite(self.theta)):
             raise ConfigError(f"neuron.theta must be positive and finite, got {self.theta!r}")
-        if not self.alpha > 0:
-            raise ConfigError(f"neuron.alpha must be positive, got {self.alpha!r}")
+        if not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise ConfigError(f"neuron.alpha must be positive and finite, got {self.alpha!r}")
 
     @property
     def lo(self) -> int:
@@ -114,6 +135,26 @@ class SpikingMambaConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"config.{name} must be a positive integer, got {v!r}")
+            if v > SIZE_LIMITS[name]:
+                raise ConfigError(f"config.{name} must be at most {SIZE_LIMITS[name]:,} "
+                                  f"(declared range), got {v:,}")
+        for name in ("rms_norm_eps", "sgc_weight", "dt_min", "dt_max", "dt_init_floor"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"config.{name} must be a finite number, got {v!r}")
+        for name in ("tie_embeddings", "residual_in_fp32", "conv_bias", "bias",
+                     "norm_before_gate", "spiking", "sgc"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"config.{name} must be true or false, "
+                                  f"got {getattr(self, name)!r}")
+        if not isinstance(self.neuron, NeuronConfig):
+            raise ConfigError(f"config.neuron must be a NeuronConfig, got {self.neuron!r}")
+        r = self.A_init_range
+        if (not isinstance(r, (tuple, list)) or len(r) != 2 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                for x in r)):
+            raise ConfigError(f"config.A_init_range must be two finite numbers (lo, hi), "
+                              f"got {r!r}")
         if self.d_inner % self.headdim:
             raise ConfigError(
                 f"config: d_inner={self.d_inner} is not a multiple of headdim={self.headdim}")
@@ -139,6 +180,12 @@ class SpikingMambaConfig:
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
             raise ConfigError(f"config.A_init_range must be (lo, hi) with 0 < lo <= hi, got {self.A_init_range!r}")
         object.__setattr__(self, "A_init_range", (float(lo_hi[0]), float(lo_hi[1])))
+        n = self.n_params()
+        if n > MAX_PARAMS:
+            raise ConfigError(
+                f"config: the model has {n:,} parameters ({n * 4 / 2**30:,.1f} GiB as float32), "
+                f"more than the limit of {MAX_PARAMS:,} (d_model={self.d_model}, "
+                f"n_layer={self.n_layer}, vocab_size={self.vocab_size})")
 
     # derived sizes ---------------------------------------------------------------------------
     @property
@@ -161,6 +208,18 @@ class SpikingMambaConfig:
     def padded_vocab_size(self) -> int:
         m = self.pad_vocab_size_multiple
         return ((self.vocab_size + m - 1) // m) * m
+
+    def n_params(self) -> int:
+        """Parameter count (arithmetic only, nothing allocated): embedding (and an untied LM
+        head), per layer norm, in_proj, conv1d, dt_bias, A_log, D, gated norm, out_proj, and
+        the final norm."""
+        H = self.nheads
+        layer = (self.d_model + self.d_model * self.d_in_proj
+                 + self.conv_dim * (self.d_conv + int(self.conv_bias)) + 3 * H + self.d_inner
+                 + self.d_inner * self.d_model
+                 + (self.d_in_proj + self.d_model if self.bias else 0))
+        emb = self.padded_vocab_size * self.d_model * (1 if self.tie_embeddings else 2)
+        return emb + self.n_layer * layer + self.d_model
 
     def neuron_for(self, layer: int) -> NeuronConfig:
         """The neuron used in `layer` (the per-layer override, else the default)."""
@@ -299,10 +358,15 @@ def resolve_config(spec: str, base_dir: str | None = None) -> SpikingMambaConfig
     if spec in PUBLIC_CONFIGS:
         return PUBLIC_CONFIGS[spec]
     p = Path(base_dir or ".") / spec
-    if p.is_dir():
-        p = p / "config.json"
-    if not p.is_file():
-        raise ConfigError(f"{spec!r} is neither a public config ({', '.join(PUBLIC_CONFIGS)}) "
+    try:  # the OS may refuse the name itself (ENAMETOOLONG, a NUL byte): then it is no file
+        if p.is_dir():
+            p = p / "config.json"
+        found = p.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        shown = repr(spec) if len(spec) <= 120 else repr(spec[:120]) + f"... ({len(spec)} characters)"
+        raise ConfigError(f"{shown} is neither a public config ({', '.join(PUBLIC_CONFIGS)}) "
                           "nor a config.json file or folder")
     try:
         data = json.loads(p.read_text())

@@ -89,6 +89,9 @@ class SpikingMambaLM(nn.Module):
         if not isinstance(config, SpikingMambaConfig):
             raise ConfigError(
                 f"SpikingMambaLM needs a SpikingMambaConfig, got {type(config).__name__}")
+        from snncompile.limits import check_memory
+        check_memory(4 * config.n_params(), f"the model ({config.n_params():,} float32 "
+                     f"parameters)")
         self.config = config
         self.backbone = Backbone(config)
         self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)

@@ -13,7 +13,9 @@ An axis is named by the knob it sets:
 A point's hardware = the base spec's dict, then the fixed settings, then the point's axis
 values, validated by `HardwareSpec.from_dict`. Two fields are coupled: a point that sets
 `chip.mesh` but not `chip.cores` gets cores = rows * cols, and one that sets `chip.cores` but
-not `chip.mesh` gets the most square mesh rows x cols with rows <= cols.
+not `chip.mesh` gets the most square mesh rows x cols with rows <= cols. Every hardware value
+must lie in the hardware file's declared range (`hardware.SCHEMA`: e.g. chip.cores <= 2^20,
+mesh sides <= 2^11); mapping.rate in (0, 1], mapping.slack in [0, MAX_SLACK].
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import difflib
 import math
 from typing import Any, Mapping
 
-from snncompile.backends.accum.hardware import SCHEMA, HardwareSpec
+from snncompile.backends.accum.hardware import MAX_CORES, SCHEMA, HardwareSpec
 from snncompile.backends.accum.lowering import DEFAULT_RATE
 from snncompile.errors import ConfigError, HardwareSpecError
 
 MAPPING_DEFAULTS: dict[str, float] = {"mapping.rate": DEFAULT_RATE, "mapping.slack": 0.1}
+MAX_SLACK = 10.0  # tiling may use up to (1 + slack) x the fewest tiles
 HARDWARE_AXES: tuple[str, ...] = tuple(f"{f.section}.{f.key}" for f in SCHEMA
                                        if f.key != "name")
 AXIS_NAMES: tuple[str, ...] = HARDWARE_AXES + tuple(MAPPING_DEFAULTS)
@@ -57,8 +60,8 @@ def check_mapping_value(name: str, value: Any, where: str) -> float:
         raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
     if name == "mapping.rate" and not 0 < value <= 1:
         raise ConfigError(f"{where}: mapping.rate must be in (0, 1], got {value!r}")
-    if name == "mapping.slack" and value < 0:
-        raise ConfigError(f"{where}: mapping.slack must be >= 0, got {value!r}")
+    if name == "mapping.slack" and not 0 <= value <= MAX_SLACK:
+        raise ConfigError(f"{where}: mapping.slack must be in [0, {MAX_SLACK:g}], got {value!r}")
     return float(value)
 
 
@@ -83,7 +86,7 @@ def point_hardware(base: HardwareSpec, values: Mapping[str, Any], where: str) ->
             d["chip"]["cores"] = mesh[0] * mesh[1]
     cores = hw_values.get("chip.cores")
     if cores is not None and mesh is None and isinstance(cores, int) and not isinstance(
-            cores, bool) and cores > 0:
+            cores, bool) and 0 < cores <= MAX_CORES:  # beyond: from_dict names chip.cores
         d["chip"]["mesh"] = squarest_mesh(cores)
     try:
         return HardwareSpec.from_dict(d, source="hardware")

@@ -16,7 +16,7 @@ from typing import Any
 
 from snncompile.atomic import atomic_path
 from snncompile.sweep.axes import value_label
-from snncompile.sweep.results import SweepResult, energy_of, preset_label
+from snncompile.sweep.results import SweepResult, energy_of, preset_label, time_of
 
 MAX_LINES = 12
 
@@ -64,8 +64,8 @@ def write_png(result: SweepResult, path: str | Path) -> Path:
             for p in sorted(pts, key=lambda p: x_pos[key(p["axes"][x_name])]):
                 xs.append(x_pos[key(p["axes"][x_name])])
                 ok = p["status"] == "ok"
-                es.append(energy_of(p, preset) / 1e3 if ok else float("nan"))
-                ts.append(p["time_per_token_s"] * 1e6 if ok else float("nan"))
+                es.append(energy_of(p, preset) * 1e9 if ok else float("nan"))
+                ts.append(time_of(p) * 1e6 if ok else float("nan"))
             if all(p["status"] != "ok" for p in pts):
                 name += " (did not run)"
             ax_e.plot(xs, es, marker="o", label=name)
@@ -79,8 +79,8 @@ def write_png(result: SweepResult, path: str | Path) -> Path:
                     ax.set_xticks(range(len(x_values)), [value_label(v) for v in x_values])
             ax.grid(alpha=0.3)
         ok = result.ok_points()
-        es = [energy_of(p, preset) / 1e3 for p in ok]
-        ts = [p["time_per_token_s"] * 1e6 for p in ok]
+        es = [energy_of(p, preset) * 1e9 for p in ok]
+        ts = [time_of(p) * 1e6 for p in ok]
         ax_p.scatter(ts, es, s=18, color="tab:gray", label="points")
         front = sorted((t, e) for p, t, e in zip(ok, ts, es) if p["pareto"][preset])
         if front:

@@ -10,14 +10,17 @@ price the counters with every cost table. A pure function of plain data, so any 
      "mapping": {"rate", "slack", "sram_max_pct", "neurons_max_pct", "est_hops_per_token",
                  "est_hops_row_major_per_token"},  # the lowering's traffic estimate: the
                                                    # placement vs a row-major baseline
-     "tokens": simulated tokens (prompt + new - 1), "continuation": generated text,
-     "cycles": total, "cycles_per_token": cycles / tokens,
-     "time_per_token_s": cycles / clock_hz / tokens,
-     "per_token": {acs, macs, dense_macs, spikes, spike_messages, noc_hops, ...},  # /tokens
-     "energy": {preset: {"snn_pj": {ac, mac, neuron, memory, noc, static, total},
-                         "ann_pj": total, "ratio": E_ANN / E_SNN, "ratio_basis": ...}}}
+     "tokens": decoding steps simulated (prompt + new - 1), "continuation": generated text,
+     "token_ids": its ids,
+     "total": {cycles, time_s},                             # over all tokens, simulated
+     "per_token": {cycles, time_s, acs, macs, dense_macs, spikes, spike_messages, noc_hops,
+                   ...},                                    # totals / tokens
+     "energy": {preset: {"per_token": {"snn_j": {ac, mac, neuron, memory, noc, static, total},
+                                       "ann_j": {...}},
+                         "ratio": E_ANN / E_SNN, "ratio_basis": ...}}}
 
-Energies are pJ per token. A point whose model does not fit records the `HardwareFitError`
+Energies are joules per token (docs/output-formats.md, `snncompile-sweep-results/1`). A point
+whose model does not fit records the `HardwareFitError`
 (status "does_not_fit"); one the simulator refuses records its `SimulationError` ("error").
 Any other error is a bad input shared by every point and propagates.
 """
@@ -90,15 +93,18 @@ def run_point(task: PointTask) -> dict[str, Any]:
     n = max(counters.tokens, 1)
     cycles = counters.total("cycles")
     totals = counters.totals()
-    record.update(tokens=counters.tokens, continuation=decode(new), cycles=cycles,
-                  cycles_per_token=cycles / n, time_per_token_s=cycles / hw.clock_hz / n,
-                  per_token={k: getattr(totals, k) / n for k in LAYER_KEYS})
+    per_token: dict[str, Any] = {k: getattr(totals, k) / n for k in LAYER_KEYS}
+    per_token["time_s"] = cycles / hw.clock_hz / n
+    record.update(tokens=counters.tokens, continuation=decode(new),
+                  token_ids=[int(t) for t in new],
+                  total={"cycles": cycles, "time_s": cycles / hw.clock_hz},
+                  per_token=per_token)
     energy = {}
     for preset in task.presets:
         report = price(counters, load_table(preset, hardware=counters.meta["hardware"]))
-        snn = report.snn.as_dict()
-        energy[preset] = {"snn_pj": {k: snn[k] / n for k in COMPONENTS},
-                          "ann_pj": report.ann.total / n, "ratio": report.ratio,
-                          "ratio_basis": report.ratio_basis}
+        snn, ann = report.snn.as_dict(), report.ann.as_dict()
+        energy[preset] = {"per_token": {"snn_j": {k: snn[k] * 1e-12 / n for k in COMPONENTS},
+                                        "ann_j": {k: ann[k] * 1e-12 / n for k in COMPONENTS}},
+                          "ratio": report.ratio, "ratio_basis": report.ratio_basis}
     record["energy"] = energy
     return record

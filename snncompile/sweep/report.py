@@ -31,8 +31,8 @@ def render(result: SweepResult, console: Any, max_rows: int = 60) -> None:
         if p["status"] != "ok":
             cells = [f"[red]{STATUS_TEXT.get(p['status'], p['status'])}[/red]", "-", "-", "-"]
         else:
-            cells = [f"{p['cores_used']}/{p['cores']}", si(p["cycles_per_token"]),
-                     si(p["time_per_token_s"] * 1e6), si(p["per_token"]["acs"])]
+            cells = [f"{p['cores_used']}/{p['cores']}", si(p["per_token"]["cycles"]),
+                     si(p["per_token"]["time_s"] * 1e6), si(p["per_token"]["acs"])]
         perf.add_row(*_axis_cells(result, p), *cells)
     console.print(perf)
 
@@ -48,7 +48,7 @@ def render(result: SweepResult, console: Any, max_rows: int = 60) -> None:
             star = "[bold green]*[/bold green]" if p["pareto"][preset] else ""
             ratio = p["energy"][preset]["ratio"]
             ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-            cells.append(f"{star}{si(energy_of(p, preset) / 1e3)} ({ratio_text})")
+            cells.append(f"{star}{si(energy_of(p, preset) * 1e9)} ({ratio_text})")
         energy.add_row(*_axis_cells(result, p), *cells)
     console.print(energy)
     if len(result.points) > max_rows:
@@ -88,6 +88,6 @@ def _run_text(run: dict[str, Any]) -> str:
     parts = [str(run.get("executor", "local"))]
     if "workers" in run:
         parts.append(f"{run['workers']} worker(s)")
-    if "wall_s" in run:
-        parts.append(f"{run['wall_s']:.1f} s")
+    if "wall_time_s" in run:
+        parts.append(f"{run['wall_time_s']:.1f} s")
     return ", ".join(parts)

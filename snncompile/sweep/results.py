@@ -2,16 +2,16 @@
 
 Pareto front (per cost table): among the points that ran, point p is on the front when no
 other point q has E(q) <= E(p) and T(q) <= T(p) with one of them strictly smaller, where E is
-the SNN energy per token (pJ) and T the simulated time per token (s). Points with identical
+the SNN energy per token (J) and T the simulated time per token (s). Points with identical
 (E, T) are on the front together or not at all.
 
-results.json (format `snncompile-sweep/1`):
-    {"format": ..., "spec": SweepSpec.to_dict(), "run": {"executor", "workers", "wall_s"},
+results.json (format `snncompile-sweep-results/1`, docs/output-formats.md):
+    {"format": ..., "spec": SweepSpec.to_dict(), "run": {"executor", "workers", "wall_time_s"},
      "points": [run_point record + "pareto": {preset: bool}, ...]}       # in point order
-results.csv: one row per point x cost table (`CSV_FIELDS`, then one column per axis after
-"point"): axis values, cores used, cycles and time per token, ACs and MACs per token, SNN
-energy per token by component, the dense (ANN) energy, E_ANN/E_SNN, Pareto membership, the
-error of a point that does not fit.
+results.csv (`snncompile-sweep-csv/1`): one row per point x cost table (`CSV_FIELDS`, then one
+column per axis after "point"): axis values, the token count, cores used, cycles and time per
+token, ACs and MACs per token, SNN energy per token by component (J), the dense (ANN) energy,
+the ratio E_ANN/E_SNN, Pareto membership, the error of a point that does not fit.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any, Sequence
 from snncompile.sweep.axes import value_label
 from snncompile.sweep.point import COMPONENTS
 
-FORMAT = "snncompile-sweep/1"
-CSV_FIELDS = (("preset", "status", "cores", "cores_used", "cycles_per_token",
+FORMAT = "snncompile-sweep-results/1"
+CSV_FIELDS = (("preset", "status", "tokens", "cores", "cores_used", "cycles_per_token",
                "time_per_token_s", "acs_per_token", "macs_per_token", "spikes_per_token",
                "noc_hops_per_token")
-              + tuple(f"e_{c}_pj_per_token" for c in COMPONENTS)
-              + ("e_ann_pj_per_token", "ratio_ann_over_snn", "ratio_basis", "pareto", "error"))
+              + tuple(f"e_snn_{c}_j_per_token" for c in COMPONENTS)
+              + ("e_ann_j_per_token", "ratio", "ratio_basis", "pareto", "error"))
 
 
 @dataclass
@@ -61,7 +61,13 @@ class SweepResult:
 
 
 def energy_of(point: dict[str, Any], preset: str) -> float:
-    return point["energy"][preset]["snn_pj"]["total"]
+    """The SNN energy per token of a point that ran, in joules."""
+    return point["energy"][preset]["per_token"]["snn_j"]["total"]
+
+
+def time_of(point: dict[str, Any]) -> float:
+    """The simulated time per token of a point that ran, in seconds."""
+    return point["per_token"]["time_s"]
 
 
 def pareto_front(pairs: Sequence[tuple[float, float]]) -> list[bool]:
@@ -90,7 +96,7 @@ def mark_pareto(points: list[dict[str, Any]], presets: Sequence[str]) -> None:
         p["pareto"] = {preset: False for preset in presets}
     ok = [p for p in points if p["status"] == "ok"]
     for preset in presets:
-        flags = pareto_front([(energy_of(p, preset), p["time_per_token_s"]) for p in ok])
+        flags = pareto_front([(energy_of(p, preset), time_of(p)) for p in ok])
         for p, f in zip(ok, flags):
             p["pareto"][preset] = f
 
@@ -114,13 +120,14 @@ def csv_rows(result: SweepResult) -> list[dict[str, Any]]:
             if p["status"] == "ok":
                 e = p["energy"][preset]
                 pt = p["per_token"]
-                row.update(cores_used=p["cores_used"], cycles_per_token=p["cycles_per_token"],
-                           time_per_token_s=p["time_per_token_s"], acs_per_token=pt["acs"],
-                           macs_per_token=pt["macs"], spikes_per_token=pt["spikes"],
-                           noc_hops_per_token=pt["noc_hops"],
-                           e_ann_pj_per_token=e["ann_pj"], ratio_ann_over_snn=e["ratio"],
-                           ratio_basis=e["ratio_basis"])
-                row.update({f"e_{c}_pj_per_token": e["snn_pj"][c] for c in COMPONENTS})
+                row.update(tokens=p["tokens"], cores_used=p["cores_used"],
+                           cycles_per_token=pt["cycles"], time_per_token_s=pt["time_s"],
+                           acs_per_token=pt["acs"], macs_per_token=pt["macs"],
+                           spikes_per_token=pt["spikes"], noc_hops_per_token=pt["noc_hops"],
+                           e_ann_j_per_token=e["per_token"]["ann_j"]["total"],
+                           ratio=e["ratio"], ratio_basis=e["ratio_basis"])
+                row.update({f"e_snn_{c}_j_per_token": e["per_token"]["snn_j"][c]
+                            for c in COMPONENTS})
             rows.append(row)
     return rows
 

@@ -61,7 +61,7 @@ def run_sweep(spec: SweepSpec, executor: Any = None,
     if len(points) != len(tasks):  # an executor bug, not a user error
         raise RuntimeError(f"sweep: {len(tasks) - len(points)} point(s) returned no result")
     mark_pareto(points, spec.presets)
-    return SweepResult(spec.to_dict(), points, {**info, "wall_s": wall})
+    return SweepResult(spec.to_dict(), points, {**info, "wall_time_s": wall})
 
 
 def write_outputs(result: SweepResult, folder: str | Path, png: bool = True) -> list[Path]:

@@ -28,8 +28,18 @@ the cost tables; its experiment points are the cartesian product of the axes.
     presets = ["accum", "paper-45nm"]    # cost tables: bundled names or .toml paths
 
 Axis names are listed in `snncompile.sweep.axes`. Points are numbered in row-major order of
-the product (the last axis varies fastest). Every defect raises `ConfigError` naming the
-field (`axes."core.ac_lanes"[1]`, `model.config.d_model`, ...), and every point's hardware
+the product (the last axis varies fastest).
+
+Declared limits (ConfigError naming the field): at most MAX_POINTS = 10,000 points (and
+values per axis), workload.tokens <= MAX_NEW_TOKENS = 2,048 and a prompt of at most
+MAX_PROMPT_BYTES = 2,048 UTF-8 bytes (byte tokens), a name of at most 256 characters. A
+point costs a lowering and a simulation of all its tokens (about a second for the example at
+8 tokens), so the largest sweep is hours, not years; the token bound also keeps every
+simulator counter below int64 (`snncompile.backends.accum.hardware`, "Declared ranges"). A
+config model's weights must fit the memory available (`snncompile.limits`), checked here.
+
+Every defect raises `ConfigError` naming the field (`axes."core.ac_lanes"[1]`,
+`model.config.d_model`, ...), and every point's hardware
 is validated here, before anything runs; whether a point *fits* is found by lowering it.
 """
 
@@ -51,6 +61,13 @@ FORMAT = "snncompile-sweep/1"
 _TOP_KEYS = ("format", "name", "model", "workload", "hardware", "fixed", "axes", "energy")
 DEFAULT_PRESETS = ("accum",)
 DEFAULT_NEW_TOKENS = 8
+MAX_POINTS = 10_000
+MAX_NEW_TOKENS = 2048
+MAX_PROMPT_BYTES = 2048
+MAX_NAME_CHARS = 256
+# bytes held per parameter while a config model is built and lowered: the float32 state dict
+# and the graph built from it, the quantized graph (int8) and the program's weights (int8)
+BYTES_PER_PARAM = 10
 
 
 @dataclass(frozen=True)
@@ -144,11 +161,13 @@ def parse_spec(data: Any, base_dir: str | Path = ".", where: str = "sweep spec",
     if data.get("format", FORMAT) != FORMAT:
         raise ConfigError(f"{where}: format must be {FORMAT!r}, got {data.get('format')!r}")
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: name must be a non-empty string, got {name!r}")
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+        raise ConfigError(f"{where}: name must be a non-empty string of at most "
+                          f"{MAX_NAME_CHARS} characters, got {_short(name)}")
     if "model" not in data:
         raise ConfigError(f"{where}: missing table [model] (model.onnx or model.config)")
     model = parse_model(data["model"], base_dir, where)
+    _check_model_memory(model, where)
     prompt, new_tokens = _parse_workload(data.get("workload"), where)
     base, base_name = _parse_hardware(data.get("hardware", {}), base_dir, where)
     fixed = _parse_fixed(data.get("fixed", {}), where)
@@ -159,6 +178,9 @@ def parse_spec(data: Any, base_dir: str | Path = ".", where: str = "sweep spec",
     presets = _parse_presets(data.get("energy", {}), base, base_dir, where)
     spec = SweepSpec(name, model, prompt, new_tokens, base, base_name, fixed, axes, presets,
                      source=where)
+    if spec.n_points() > MAX_POINTS:
+        raise ConfigError(f"{where}: axes: the product of the axes has {spec.n_points():,} "
+                          f"points, more than the limit of {MAX_POINTS:,} (split the sweep)")
     _check_values(spec, where)
     spec.points()  # every combination must be a valid hardware spec
     return spec
@@ -172,11 +194,16 @@ def _parse_workload(table: Any, where: str) -> tuple[str, int]:
         raise ConfigError(f"{where}: unknown field workload.{unknown[0]} (known: prompt, tokens)")
     prompt = table.get("prompt")
     if not isinstance(prompt, str) or not prompt:
-        raise ConfigError(f"{where}: workload.prompt must be a non-empty string, got {prompt!r}")
+        raise ConfigError(f"{where}: workload.prompt must be a non-empty string, "
+                          f"got {_short(prompt)}")
+    n_bytes = len(prompt.encode("utf-8", "surrogatepass"))
+    if n_bytes > MAX_PROMPT_BYTES:
+        raise ConfigError(f"{where}: workload.prompt must be at most {MAX_PROMPT_BYTES:,} bytes "
+                          f"(one token each), got {n_bytes:,}")
     n = table.get("tokens", DEFAULT_NEW_TOKENS)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_NEW_TOKENS:
         raise ConfigError(f"{where}: workload.tokens (new tokens to generate) must be an "
-                          f"integer >= 0, got {n!r}")
+                          f"integer in 0..{MAX_NEW_TOKENS:,}, got {_short(n)}")
     return prompt, n
 
 
@@ -217,11 +244,20 @@ def _parse_axes(table: Any, where: str) -> tuple[Axis, ...]:
         here = f'{where}: axes."{name}"'
         check_axis_name(name, f"{where}: axes")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{here} must be a non-empty list of values, got {values!r}")
+            raise ConfigError(f"{here} must be a non-empty list of values, got {_short(values)}")
+        if len(values) > MAX_POINTS:
+            raise ConfigError(f"{here} has {len(values):,} values, more than the limit of "
+                              f"{MAX_POINTS:,} points")
         frozen = tuple(_freeze(v) for v in values)
+        seen: set[Any] = set()
         for j, v in enumerate(frozen):
-            if frozen.index(v) != j:
-                raise ConfigError(f"{here}[{j}]: duplicate value {values[j]!r}")
+            try:
+                dup = v in seen
+                seen.add(v)
+            except TypeError:  # unhashable (a TOML table): compare the slow way
+                dup = frozen.index(v) != j
+            if dup:
+                raise ConfigError(f"{here}[{j}]: duplicate value {_short(values[j])}")
         axes.append(Axis(name, frozen))
     return tuple(axes)
 
@@ -268,6 +304,22 @@ def _parse_presets(table: Any, base: HardwareSpec, base_dir: Path, where: str
             raise ConfigError(f"{here}: {exc}") from None
         out.append(ref)
     return tuple(out)
+
+
+def _check_model_memory(model: ModelSpec, where: str) -> None:
+    """A config model's weights are built in memory: refuse one that cannot fit."""
+    from snncompile.limits import check_memory
+    cfg = model.config()
+    if cfg is not None:
+        check_memory(cfg.n_params() * BYTES_PER_PARAM,
+                     f"{where}: model.config: building and lowering the model "
+                     f"({cfg.n_params():,} parameters)")
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    """repr(v) cut to `limit` characters (a hostile value must not flood the error line)."""
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit] + f"... ({len(r)} characters)"
 
 
 def _freeze(v: Any) -> Any:

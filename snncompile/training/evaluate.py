@@ -21,9 +21,11 @@ import numpy as np
 import torch
 
 from snncompile.data.corpus import eval_windows
-from snncompile.errors import ConfigError
+from snncompile.errors import CheckpointError, ConfigError, IRError
+from snncompile.ir.graph import first_nonfinite
+from snncompile.ir.ops import SpikeEncode
 from snncompile.models.lm import SpikingMambaLM
-from snncompile.models.neurons import record_spikes
+from snncompile.models.neurons import SpikeNeuron, record_spikes
 
 _LAYER_RE = re.compile(r"layers\.(\d+)\.")
 
@@ -52,6 +54,7 @@ def evaluate(model: SpikingMambaLM, data: np.ndarray, seq_len: int = 256, batch:
     """Validation bpb and firing rates of `model` on `data` (module docstring)."""
     if batch < 1:
         raise ConfigError(f"evaluate: batch must be >= 1, got {batch}")
+    check_model_values(model)
     windows = eval_windows(data, seq_len, max_bytes)
     vocab = model.config.vocab_size
     if int(windows.max()) >= vocab:
@@ -72,6 +75,9 @@ def evaluate(model: SpikingMambaLM, data: np.ndarray, seq_len: int = 256, batch:
         model.train(was_training)
     n = windows.shape[0] * seq_len
     result = EvalResult(bpb=total / n / math.log(2), n_bytes=n, seq_len=seq_len)
+    if not math.isfinite(result.bpb):  # finite weights can still overflow the logits
+        raise CheckpointError(f"evaluate: bits per byte is {result.bpb} (the model's logits are "
+                              f"not finite: its weights or thresholds are out of range)")
     if stats:
         per_layer: dict[int, list[int]] = {}
         for name, st in stats.items():
@@ -86,6 +92,26 @@ def evaluate(model: SpikingMambaLM, data: np.ndarray, seq_len: int = 256, batch:
         tot_n = sum(v[1] for v in per_layer.values())
         result.mean_rate = tot_s / tot_n if tot_n else 0.0
     return result
+
+
+def check_model_values(model: torch.nn.Module) -> None:
+    """CheckpointError naming the first parameter or buffer of `model` that holds a NaN or
+    Inf (the IR's own test, `snncompile.ir.graph.first_nonfinite`), or the first spike neuron
+    whose threshold theta the exporter would refuse (the IR's `SpikeEncode.verify`: theta
+    must be positive and finite), so that evaluate refuses what export refuses."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point():
+            t = t.detach().cpu()
+            bad = first_nonfinite((t.float() if t.dtype == torch.bfloat16 else t).numpy())
+            if bad is not None:
+                raise CheckpointError(f"{name!r} holds a non-finite value ({bad})")
+    for name, m in model.named_modules():
+        if isinstance(m, SpikeNeuron):
+            theta = float(m.theta.detach().reshape(()))
+            try:
+                SpikeEncode(d=1, kind=m.kind, D=m.D, theta=theta).verify()
+            except IRError as exc:
+                raise CheckpointError(f"{name}.theta: {exc}") from None
 
 
 @torch.no_grad()
