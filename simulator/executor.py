@@ -57,6 +57,9 @@ class NumpyExecutor(Interpreter):
     def abs_sum(self, x: np.ndarray) -> int:
         return int(np.abs(x).sum())
 
+    def all_finite(self, x: np.ndarray) -> bool:
+        return bool(np.isfinite(x).all())
+
     def argmax(self, logits: np.ndarray) -> int:
         return int(np.argmax(logits))
 

@@ -100,6 +100,9 @@ class ReferenceInterpreter(Interpreter):
     def abs_sum(self, x: Tensor) -> int:
         return int(x.abs().sum())
 
+    def all_finite(self, x: Tensor) -> bool:
+        return bool(torch.isfinite(x).all())
+
     def argmax(self, logits: Tensor) -> int:
         return int(torch.argmax(logits))
 

@@ -116,7 +116,24 @@ class Interpreter:
         if keep_values:
             self.values = {**values, **self._extra}
         self._extra = None
-        return values[self.graph.outputs[0]], counts
+        out = values[self.graph.outputs[0]]
+        if not self.all_finite(out):
+            self._non_finite(values)
+        return out, counts
+
+    def all_finite(self, x: Any) -> bool:
+        """True when every element of value `x` is finite (integer values always are)."""
+        raise NotImplementedError
+
+    def _non_finite(self, values: dict[str, Any]) -> None:
+        """SimulationError naming the first node whose output is not finite: finite inputs
+        (weights, attributes) can still overflow at run time, and that is no result."""
+        for node, *_ in self._plan:
+            for v in node.outputs:
+                if not self.all_finite(values[v]):
+                    raise SimulationError(
+                        f"node {node.name!r} ({node.op_type}): output {v!r} is not finite "
+                        "(the values overflow; check the model's weights and attributes)")
 
     def count(self, node: Node, ins: list[Any], outs: list[Any], spike_in: tuple[int, ...],
               emits: bool) -> Counts:

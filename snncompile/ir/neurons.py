@@ -10,6 +10,9 @@ The model (`snncompile.models.config`) and every backend read these from here.
 from __future__ import annotations
 
 NEURON_KINDS = ("lif", "ilif", "silif")
+# The largest spike level D (micro-steps per token): keeps every counter of a run inside int64
+# (the reasoning is in backends/accum/hardware.py's range table).
+MAX_SPIKE_LEVEL = 32
 
 
 def level_range(kind: str, D: int) -> tuple[int, int]:

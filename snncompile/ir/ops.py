@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Mapping
 
 from snncompile.errors import IRError
 from snncompile.ir.counts import Counts
-from snncompile.ir.neurons import NEURON_KINDS, level_range
+from snncompile.ir.neurons import MAX_SPIKE_LEVEL, NEURON_KINDS, level_range
 
 Shape = tuple[int, ...]
 FLOAT_DTYPES = ("float32", "float64", "float16")
@@ -275,6 +275,8 @@ class SpikeEncode(Op):
             raise IRError(f"SpikeEncode.kind must be one of {NEURON_KINDS}, got {self.kind!r}")
         if self.kind == "lif" and self.D != 1:
             raise IRError(f"SpikeEncode.D must be 1 for kind 'lif', got {self.D}")
+        if self.D > MAX_SPIKE_LEVEL:
+            raise IRError(f"SpikeEncode.D must be at most {MAX_SPIKE_LEVEL}, got {self.D}")
         if not self.theta > 0:
             raise IRError(f"SpikeEncode.theta must be positive, got {self.theta!r}")
 

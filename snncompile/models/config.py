@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snncompile.errors import ConfigError
-from snncompile.ir.neurons import NEURON_KINDS, level_range
+from snncompile.ir.neurons import MAX_SPIKE_LEVEL, NEURON_KINDS, level_range
 
 PROJECTIONS = ("in_proj", "out_proj")
 SGC_MODES = ("gradient", "branch")
@@ -39,7 +39,6 @@ SIZE_LIMITS: dict[str, int] = {
     "d_conv": 64, "expand": 16, "headdim": 1 << 12, "ngroups": 1 << 10,
     "chunk_size": 1 << 16, "pad_vocab_size_multiple": 1 << 10}
 MAX_PARAMS = 1 << 32
-MAX_SPIKE_LEVEL = 32  # neuron.D: micro-steps per token
 
 
 @dataclass(frozen=True)
