@@ -27,7 +27,8 @@ BIG = 1 << 24  # params with more elements stay in their stored dtype (Embedding
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives x / inf = -0: exact
+        return x / (1.0 + np.exp(-x))
 
 
 class NumpyExecutor(Interpreter):

@@ -1,8 +1,7 @@
 """Findings of the fuzz suite, one minimal reproducer each, kept as regression tests. Each test
 states the oracle it broke; the fuzzer, seed and example that found it are in its docstring.
-The first ones were found (SNNCOMPILE_FUZZ_SEED=0..2) and fixed at their root while issue 13
-was being worked on; the last three (found with SNNCOMPILE_FUZZ_SEED=1 and 4) are open: they fail until SpikeEncode's D gets a declared range that keeps the simulator's int64
-counters from overflowing, and until a non-finite intermediate value becomes a typed error.
+All were found (SNNCOMPILE_FUZZ_SEED=0..4) and fixed at their root while issue 13 was being
+worked on; each failed before its fix.
 """
 
 from __future__ import annotations
