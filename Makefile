@@ -24,6 +24,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-mamba: $(VENV)/.installed
 	$(BIN)/pip install -q packaging ninja einops
 	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE $(BIN)/pip install -q --no-build-isolation mamba-ssm==2.3.2.post1
+	# Norse (a NIR client for tests/test_nir_norse.py): its declared dependencies would pull
+	# another torch, so it is installed alone, built against the pinned one.
+	$(BIN)/pip download -q --no-deps norse==1.1.0 -d build/norse
+	$(BIN)/pip install -q --no-deps --no-build-isolation build/norse/norse-1.1.0.tar.gz
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["sim_throughput", "sim_vs_reference", "sim_1p3b", "sanafe_compare", "lava_speed",
-           "sweep_scaling"]
+           "sweep_scaling", "evaluate_vs_simulate"]
 
 
 def main() -> int:

@@ -7,7 +7,10 @@
 
 Modules: `table` (cost tables in energy/tables/*.toml, loader and validator), `analytic` (counters from `Op.counts` at a rate),
 `price` (the pure pricing function), `report` (JSON/CSV/terminal), `plot` (PNG),
-`reproduce` (the paper's AC-vs-MAC reproduction and the memory-aware comparison).
+`reproduce` (the paper's AC-vs-MAC reproduction and the memory-aware comparison),
+`baseline` (dense baselines in energy/baselines/*.toml, their pricing and timing, and the
+comparison of an SNN report with one: docs/baselines.md), `ratio_curve` (ratio against firing
+rate, break-even), `comparison_table` (each chip against its dense twin).
 """
 
 from snncompile.energy.analytic import (DEFAULT_D, WEIGHT_READS, analytic_counters,

@@ -109,6 +109,10 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
         raise ConfigError(f"float_bits must be 16, 32 or 64, got {float_bits!r}")
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise ConfigError(f"tokens must be a positive int, got {tokens!r}")
+    if getattr(graph, "is_network", False):
+        raise ConfigError("the analytic mode prices SpikingMamba graphs; a time-stepped network "
+                          "is priced from a simulated run: `snncompile simulate prog/ --input "
+                          "x.npy --json sim.json`, then `energy --from sim.json`")
 
     feeders = spike_inputs(graph)
     # spike sum (per token) of the input of every SpikedLinear
@@ -154,11 +158,13 @@ def analytic_counters(graph: Graph, *, rate: float | None = None,
         elif op.emits_spikes:
             spikes = encoder_sums.get(node.name, 0.0)
             neuron_updates = op.neuron_updates()
+        neuron_accesses = neuron_updates  # a neuron micro-step reads and updates its state
         state_b = op.state_elements() * float_bits / 8
         k = tokens
         nodes.append(NodeCounts(node.name, node.op_type, node.block, Counts(
             acs=c.acs * k, macs=c.macs * k, dense_macs=c.dense_macs * k, dense_acs=c.dense_acs * k,
             spikes=spikes * k, neuron_updates=neuron_updates * k,
+            neuron_accesses=neuron_accesses * k,
             weight_bytes_read=wb * k, dense_weight_bytes_read=dense_wb * k,
             state_bytes_read=state_b * k, state_bytes_written=state_b * k,
             dense_state_bytes_read=state_b * k, dense_state_bytes_written=state_b * k,

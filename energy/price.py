@@ -5,9 +5,15 @@ For every node (energies in pJ; p_k the table's price of key k, 0 when absent):
 
   SNN   ac      = p_ac * acs
         mac     = p_mac * macs
-        neuron  = p_neuron_update * neuron_updates + p_spike * spikes
+        neuron  = p_neuron_update * neuron_updates + p_neuron_access * neuron_accesses
+                  + p_spike * spikes
         memory  = p_weight_read * weight_bytes_read
                   + p_state_read * state_bytes_read + p_state_write * state_bytes_written
+                  split three ways (`memory_weights` + `memory_state` + `memory_buffers`):
+                  weights  = p_weight_read * weight_bytes_read
+                  buffers  = the state traffic of a node with spike inputs (SpikedLinear: the
+                             accumulator buffer its incoming spike messages are summed into)
+                  state    = the state traffic of every other node (conv, SSM, neuron state)
         noc     = p_spike_message * spike_messages + p_noc_hop * noc_hops
         static  = P_static[W] * time_s * share,  share = cycles / total cycles
                   (equal shares when no node has cycles), times 1e12 pJ/J
@@ -32,13 +38,17 @@ from typing import Any, Iterable, Mapping
 
 from snncompile.ir.counts import NodeCounts, RunCounts
 from snncompile.energy.table import COMPONENTS, PRICES, CostTable
+from snncompile.ir.ops import OPS
 
 PJ_PER_J = 1e12
 
 
 @dataclass(frozen=True)
 class Energy:
-    """Energy by component, in pJ. Records add: `a + b`, `sum_energy(items)`."""
+    """Energy by component, in pJ. Records add: `a + b`, `sum_energy(items)`.
+
+    `memory` = `memory_weights` + `memory_state` + `memory_buffers` (weight reads, state
+    traffic, spike/message buffers); the three are a split of `memory`, not added to `total`."""
 
     ac: float = 0.0
     mac: float = 0.0
@@ -46,6 +56,9 @@ class Energy:
     memory: float = 0.0
     noc: float = 0.0
     static: float = 0.0
+    memory_weights: float = 0.0
+    memory_state: float = 0.0
+    memory_buffers: float = 0.0
 
     @property
     def total(self) -> float:
@@ -57,7 +70,7 @@ class Energy:
         return self.ac + self.mac
 
     def __add__(self, other: "Energy") -> "Energy":
-        return Energy(*(getattr(self, c) + getattr(other, c) for c in COMPONENTS))
+        return Energy(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def as_dict(self) -> dict[str, float]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -180,27 +193,43 @@ class EnergyReport:
         return groups
 
 
+def has_spike_inputs(op: str) -> bool:
+    """Whether an op type consumes spikes (its state traffic is a spike/message buffer)."""
+    cls = OPS.get(op)
+    return cls is not None and "spike" in cls.in_kinds
+
+
 def _snn_energy(c: NodeCounts, t: CostTable, static_pj: float) -> Energy:
     p = t.per_unit
+    weights = p("weight_read") * c.weight_bytes_read
+    state = p("state_read") * c.state_bytes_read + p("state_write") * c.state_bytes_written
+    buffered = has_spike_inputs(c.op)
     return Energy(
         ac=p("ac") * c.acs,
         mac=p("mac") * c.macs,
-        neuron=p("neuron_update") * c.neuron_updates + p("spike") * c.spikes,
-        memory=(p("weight_read") * c.weight_bytes_read + p("state_read") * c.state_bytes_read
-                + p("state_write") * c.state_bytes_written),
+        neuron=(p("neuron_update") * c.neuron_updates + p("neuron_access") * c.neuron_accesses
+                + p("spike") * c.spikes),
+        memory=weights + state,
         noc=p("spike_message") * c.spike_messages + p("noc_hop") * c.noc_hops,
         static=static_pj,
+        memory_weights=weights,
+        memory_state=0.0 if buffered else state,
+        memory_buffers=state if buffered else 0.0,
     )
 
 
 def _ann_energy(c: NodeCounts, t: CostTable) -> Energy:
     p = t.per_unit
     dense_wb = c.dense_weight_bytes_read or 0
+    weights = p("weight_read") * dense_wb
+    state = (p("state_read") * c.dense_state_bytes_read
+             + p("state_write") * c.dense_state_bytes_written)
     return Energy(
         ac=p("ac") * c.dense_acs,
         mac=p("mac") * c.dense_macs,
-        memory=(p("weight_read") * dense_wb + p("state_read") * c.dense_state_bytes_read
-                + p("state_write") * c.dense_state_bytes_written),
+        memory=weights + state,
+        memory_weights=weights,
+        memory_state=state,
     )
 
 
@@ -215,6 +244,9 @@ def price(counters: RunCounts, table: CostTable) -> EnergyReport:
             notes.append("static power not priced: no simulated time (analytic mode)")
         else:
             static_total_pj = static_w * counters.time_s * PJ_PER_J
+    else:
+        why = table.not_priced.get("static_power", "the table gives no figure")
+        notes.append(f"static power not priced: {why}")
     total_cycles = sum(l.cycles for l in layers)
     if total_cycles > 0:
         shares = [l.cycles / total_cycles for l in layers]

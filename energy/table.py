@@ -6,6 +6,8 @@ A table is a TOML file (format `snncompile-cost/1`):
     format = "snncompile-cost/1"
     name = "paper-45nm"
     description = "..."            # what the table models, its assumptions
+    technology = "45nm"            # optional: the technology it prices (energy/baseline.py
+                                   # compares it only with a dense baseline of the same one)
 
     [constants.fp32_add]           # one constant: exactly one value key, and a source
     pj = 0.9                       #   pj     energy per event, picojoules
@@ -36,7 +38,9 @@ file.
 Price keys (the closed set `PRICES`): each names the counter it multiplies and the component
 of the report it adds to. Memory prices are per access of `bytes_per_access` bytes, so
 energy = bytes / bytes_per_access * pj. `static_power` (watts) is multiplied by simulated time.
-A counter whose price is absent is not priced (the report lists it as unpriced).
+A counter whose price is absent is not priced (the report lists it as unpriced). A table
+says why it leaves a price out in an optional `[not_priced]` table ({price key: reason},
+e.g. `static_power = "no published leakage figure for Loihi 1"`); the report prints it.
 
 `load_table(name_or_path)` accepts a bundled table's name (`list_tables()`) or a path to a
 user's file; every defect raises `CostTableError` naming the file and the field.
@@ -80,6 +84,7 @@ PRICES: dict[str, PriceRule] = {r.key: r for r in (
     PriceRule("ac", "acs", "ac", "event"),
     PriceRule("mac", "macs", "mac", "event"),
     PriceRule("neuron_update", "neuron_updates", "neuron", "event"),
+    PriceRule("neuron_access", "neuron_accesses", "neuron", "event"),
     PriceRule("spike", "spikes", "neuron", "event"),
     PriceRule("weight_read", "weight_bytes_read", "memory", "byte"),
     PriceRule("state_read", "state_bytes_read", "memory", "byte"),
@@ -124,6 +129,8 @@ class CostTable:
     path: str
     constants: Mapping[str, Constant] = field(default_factory=dict)
     prices: Mapping[str, Price] = field(default_factory=dict)
+    not_priced: Mapping[str, str] = field(default_factory=dict)
+    technology: str = ""  # e.g. "45nm": a dense baseline compares only with the same technology
 
     def price(self, key: str) -> Price | None:
         return self.prices.get(key)
@@ -143,10 +150,12 @@ class CostTable:
             "name": self.name,
             "path": self.path,
             "description": self.description,
+            "technology": self.technology,
             "prices": {k: {"counter": p.rule.counter, "component": p.rule.component,
                            "value": p.per_unit, "unit": p.unit_label, "constant": p.constant,
                            "source": self.constants[p.constant].source}
                        for k, p in self.prices.items()},
+            "not_priced": dict(self.not_priced),
         }
 
 
@@ -378,7 +387,8 @@ def parse_table(data: Mapping[str, Any], *, where: str = "<table>", path: str = 
     """Validate a parsed TOML document into a `CostTable` (raises CostTableError)."""
     if not isinstance(data, Mapping):
         raise CostTableError(f"cost table {where}: top level must be a table")
-    unknown = set(data) - {"format", "name", "description", "hardware", "constants", "prices"}
+    unknown = set(data) - {"format", "name", "description", "hardware", "constants", "prices",
+                           "not_priced", "technology"}
     if unknown:
         raise CostTableError(f"cost table {where}: {sorted(unknown)[0]} is not a known field")
     fmt = data.get("format")
@@ -397,4 +407,18 @@ def parse_table(data: Mapping[str, Any], *, where: str = "<table>", path: str = 
 
     constants = _resolve_constants(data.get("constants"), where, hw)
     prices = _resolve_prices(data.get("prices"), constants, where)
-    return CostTable(name, description, path, constants, prices)
+    raw = data.get("not_priced", {})
+    if not isinstance(raw, Mapping):
+        raise CostTableError(f"cost table {where}: not_priced must be a table of "
+                             "{price: reason}")
+    not_priced: dict[str, str] = {}
+    for key, why in raw.items():
+        if key not in PRICES:
+            raise CostTableError(f"cost table {where}: not_priced.{key} is not a known price "
+                                 f"(known: {sorted(PRICES)})")
+        if key in prices:
+            raise CostTableError(f"cost table {where}: not_priced.{key}: the table prices it")
+        not_priced[key] = _string(where, f"not_priced.{key}", why)
+    technology = (_string(where, "technology", data["technology"]) if "technology" in data
+                  else "")
+    return CostTable(name, description, path, constants, prices, not_priced, technology)

@@ -8,7 +8,8 @@ Writes, through snncompile's atomic writer:
   energy_ratio_summary.csv   caps (ratio at R = 0) and the firing rates that reach 2.9x,
                              4.76x, 9.8x (paper-style) and 1x (memory-aware), by bisection
   energy_ratio.png           the curves, the paper's 2.9x-9.8x band and 4.76x marked
-  energy_reproduction.md     what is reproduced and what is assumed, with the numbers
+  energy_reproduction.md     what is reproduced and what is assumed, with the numbers, and
+                             each chip against its dense twin (examples/baselines_table.py)
 Everything is computed by snncompile.energy (see snncompile/energy/reproduce.py).
 """
 
@@ -36,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(out / "energy_ratio_curves.csv", rp.curves_csv(rep))
     write_text_atomic(out / "energy_ratio_summary.csv", rp.summary_csv(rep))
     rp.plot(rep, out / "energy_ratio.png")
-    write_text_atomic(out / "energy_reproduction.md", rp.markdown(rep))
+    md = rp.markdown(rep)
+    # the section comparing each chip with its dense twin (examples/baselines_table.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import baselines_table as bt
+
+    md = bt.with_section(md, bt.section()[0])
+    write_text_atomic(out / "energy_reproduction.md", md)
     for lm in (True, False):
         s = rep.solutions[("mamba2-1.3b", "paper", lm, rp.PAPER_RATIO)]
         where = f"R = {s.rate:.4f} (m = {s.mean_spikes:.3f})" if s.feasible else "unreachable"

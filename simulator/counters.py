@@ -8,7 +8,9 @@ Per-node keys (the sim.json layer record, docs/architecture.md):
   macs                multiply-accumulates executed (dense unit; Op.counts)
   dense_macs          MACs the same op costs in the dense (ANN) model (Op.counts)
   spikes              spike events emitted (SpikeEncode: sum|s| binary, non-zeros graded)
-  neuron_updates      spike-neuron state updates (SpikeEncode: d*D binary, d graded)
+  neuron_updates      spike-neuron state updates (SpikeEncode: d*D binary, d graded;
+                      time-stepped neurons: the active ones)
+  neuron_accesses     time-stepped neurons: every mapped neuron, every step (0 otherwise)
   weight_bytes_read   weight SRAM (spiked) or dense-parameter bytes read
   state_bytes_read    accumulator / neuron / conv / SSM state bytes read
   state_bytes_written the same, written
@@ -28,8 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LAYER_KEYS = ("acs", "macs", "dense_macs", "spikes", "neuron_updates", "weight_bytes_read",
-              "state_bytes_read", "state_bytes_written", "spike_messages", "noc_hops", "cycles")
+LAYER_KEYS = ("acs", "macs", "dense_macs", "spikes", "neuron_updates", "neuron_accesses",
+              "weight_bytes_read", "state_bytes_read", "state_bytes_written", "spike_messages",
+              "noc_hops", "cycles")
+# keys a reader treats as 0 when a file (an older writer) does not have them
+OPTIONAL_LAYER_KEYS = ("neuron_accesses",)
 CORE_KEYS = ("acs", "weight_bytes_read", "messages_received", "busy_cycles", "dense_cycles")
 K = {k: i for i, k in enumerate(LAYER_KEYS)}
 KC = {k: i for i, k in enumerate(CORE_KEYS)}

@@ -179,6 +179,7 @@ class Simulator(NumpyExecutor):
                                       f"(spikes.payload_bits)")
         S = op.D if self.encoding == "binary" else 1
         row[K["neuron_updates"]] = op.d * S
+        row[K["neuron_accesses"]] = op.d * S  # every encoder neuron, every micro-step
         if self.encoding == "binary":  # membrane read-modify-write every micro-step
             row[K["state_bytes_read"]] = op.d * S * hw.state_bytes
             row[K["state_bytes_written"]] = op.d * S * hw.state_bytes

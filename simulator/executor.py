@@ -11,7 +11,9 @@ Embedding and LMHead) stay in their stored dtype; every other parameter is cast 
 once. The three hot dense ops run Numba kernels from `simulator.dense`, each with a NumPy
 `_ref` twin: the LM head's `matvec_f64`, the convolution's `conv_step` and the scan's
 `ssm_step` (states updated in place). A quantized SpikedLinear sums `Wq s` exactly in int64
-and scales in float64, as the reference does.
+and scales in float64, as the reference does. The neuron ops of time-stepped networks (LIF,
+IF, CubaLIF; equations in snncompile/ir/neuron_ops.py) run in float64, or in int64 for their
+fixed-point form; `run_steps(x)` runs such a network over T steps.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ from snncompile.ir.interpreter import Interpreter
 from snncompile.simulator.dense import conv_step, matvec_f64, ssm_step
 
 BIG = 1 << 24  # params with more elements stay in their stored dtype (Embedding, LMHead)
+SAT24 = (1 << 23) - 1  # the fixed-point neuron states' 24-bit saturation bound
+
+
+def _decay(z: np.ndarray, d: int) -> np.ndarray:
+    """sign(z) * ((|z| * (4096 - d)) >> 12): a 12-bit decay, rounding toward zero (int64)."""
+    return np.sign(z) * ((np.abs(z) * (4096 - d)) >> 12)
+
+
+def _q(z: np.ndarray, q: int) -> np.ndarray:
+    """Q(z) = trunc(z * 2^q) / 2^q (q = 0: z)."""
+    return z if q == 0 else np.trunc(z * 2.0 ** q) / 2.0 ** q
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
@@ -145,3 +158,97 @@ class NumpyExecutor(Interpreter):
         out = np.empty(W.shape[0], np.float64)
         matvec_f64(np.ascontiguousarray(W), np.ascontiguousarray(x), out)
         return [out]
+
+    # -- neurons of time-stepped networks (snncompile/ir/neuron_ops.py) -------------------------
+    def run_LIF(self, n, ins, st):
+        return self._neuron(n.op, ins[0], st)
+
+    run_IF = run_LIF
+    run_CubaLIF = run_LIF
+
+    def _neuron(self, op, x, st):
+        fixed, q = op.fixed_point, op.quant_bits
+        if fixed:
+            X = np.asarray(x, np.float64) * 2.0 ** q
+            if not np.isfinite(X).all() or (X != np.trunc(X)).any() or np.abs(X).max() >= 2.0 ** 53:
+                raise SimulationError(f"fixed point: input x * 2^{q} must be integer-valued "
+                                      "(and below 2^53)")
+            x = X.astype(np.int64)
+        else:
+            x = np.asarray(x, np.float64)
+        if op.delay:
+            xe = st["p"].astype(x.dtype)
+            st["p"] = x.copy()
+        else:
+            xe = x
+        if fixed:
+            c = xe
+            if op.decay_i is not None:
+                c = np.clip(_decay(st["i"].astype(np.int64), op.decay_i) + xe, -SAT24, SAT24)
+                st["i"] = c.copy()
+            v = np.clip(_decay(st["v"].astype(np.int64), op.decay_v) + int(op.bias * 2 ** q) + c,
+                        -SAT24, SAT24)
+            theta = op.threshold * 2.0 ** q
+        else:
+            c = xe
+            if op.decay_i is not None:
+                c = _q((4096 - op.decay_i) / 4096 * st["i"], q) + xe
+                st["i"] = c.copy()
+            v = (_q((4096 - op.decay_v) / 4096 * st["v"], q) + op.bias) + c
+            theta = op.threshold
+        s = v > theta
+        if op.refractory > 0:
+            r = st["r"].astype(np.int64)
+            held = r > 0
+            r = np.where(held, r - 1, r)
+            v = np.where(held, 0, v)
+            s &= ~held
+            st["r"] = np.where(s, op.refractory, r)
+        if op.reset == "zero":
+            v = np.where(s, 0, v)
+        else:
+            v = np.where(s, v - (int(theta) if fixed else theta), v)
+        st["v"] = v.copy()
+        out = v.astype(np.float64) / 2.0 ** q if fixed else v.copy()
+        return [s.astype(np.int64), out]
+
+    # -- ops of networks imported from NIR (snncompile/ir/nir_ops.py, docs/nir.md) ---------------
+    def _euler(self, n, x, st):
+        """The shared leak/integration step: v <- (alpha_v v + beta_v) + gain c."""
+        c = np.asarray(x, np.float64)
+        if n.op.current:
+            c = self.p(n, "alpha_i") * st["i"] + self.p(n, "gain_i") * c
+            st["i"] = c.copy()
+        return (self.p(n, "alpha_v") * st["v"] + self.p(n, "beta_v")) + self.p(n, "gain") * c
+
+    def run_EulerNeuron(self, n, ins, st):
+        op = n.op
+        v = self._euler(n, ins[0], st)
+        theta = self.p(n, "threshold")
+        if op.recurrent:
+            v = v + (self.p(n, "w_rec") @ st["s"] + self.p(n, "b_rec"))
+        if op.reset == "subtract_next":
+            v = v - theta * st["s"]
+        s = v > theta
+        if op.reset == "value":
+            v = np.where(s, self.p(n, "v_reset"), v)
+        elif op.reset == "subtract":
+            v = np.where(s, v - theta, v)
+        if "s" in st:
+            st["s"] = s.astype(np.float64)
+        st["v"] = v.copy()
+        return [s.astype(np.int64), v]
+
+    def run_LeakyIntegrator(self, n, ins, st):
+        v = self._euler(n, ins[0], st)
+        st["v"] = v.copy()
+        return [v]
+
+    def run_Threshold(self, n, ins, st):
+        return [(ins[0] > self.p(n, "threshold")).astype(np.int64)]
+
+    def run_Scale(self, n, ins, st):
+        return [self.p(n, "scale") * ins[0]]
+
+    def run_Bias(self, n, ins, st):
+        return [ins[0] + self.p(n, "bias")]

@@ -8,6 +8,8 @@ docs/output-formats.md): its schema, its one writer and its one reader.
      "nodes": [{"name", "op", "block", <LAYER_KEYS>, <DENSE_KEYS>}, ...],   # totals over n
      "total": {<LAYER_KEYS>, "time_s"}, "per_token": {<LAYER_KEYS>, "time_s"},
      "wall_time_s": float (host seconds the simulation took),
+     "steps", "tiles_used", "sync_cycles": ints (time-stepped network runs only; tokens =
+     steps, per_token = per step),
      "cores": [{"core", "row", "col", <CORE_KEYS>}, ...]}
 
 `time_s` is simulated time, cycles / clock_hz. A node record's DENSE_KEYS are its dense
@@ -36,7 +38,7 @@ from typing import Any, Mapping
 from snncompile.atomic import write_text_atomic
 from snncompile.errors import SimulationError
 from snncompile.ir.counts import Counts, NodeCounts, RunCounts
-from snncompile.simulator.counters import LAYER_KEYS
+from snncompile.simulator.counters import LAYER_KEYS, OPTIONAL_LAYER_KEYS
 
 SIM_FORMAT = "snncompile-sim/2"
 SIM_FORMAT_V1 = "snncompile-sim/1"
@@ -67,6 +69,10 @@ def sim_json(counters: RunCounts, *, prompt: str = "", continuation: str = "",
         "token_ids": [int(t) for t in token_ids], "tokens": counters.tokens,
         "nodes": nodes, "total": total, "per_token": per_token,
     }
+    if "steps" in meta:   # a time-stepped network run
+        doc["steps"] = int(meta["steps"])
+        doc["tiles_used"] = int(meta.get("tiles_used", 0))
+        doc["sync_cycles"] = int(meta.get("sync_cycles", 0))
     if wall_time_s is not None:
         doc["wall_time_s"] = wall_time_s
     doc["cores"] = [dict(c) for c in counters.cores]
@@ -154,14 +160,16 @@ def validate(doc: Any) -> None:
         if not isinstance(node, dict):
             raise SimulationError(f"sim.json: nodes[{i}] is not an object")
         for key in ("name", "op", "block", *LAYER_KEYS):
-            if key not in node:
+            if key not in node and key not in OPTIONAL_LAYER_KEYS:
                 raise SimulationError(f"sim.json: nodes[{i}] has no field {key!r}")
         for key in LAYER_KEYS:
-            v = node[key]
+            v = node.get(key, 0)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise SimulationError(f"sim.json: nodes[{i}].{key} must be a non-negative int")
             sums[key] += v
     for key in LAYER_KEYS:
+        if key in OPTIONAL_LAYER_KEYS and key not in doc["total"]:
+            continue
         if doc["total"].get(key) != sums[key]:
             raise SimulationError(f"sim.json: total.{key} is not the sum over nodes")
     if not isinstance(doc["total"].get("time_s"), (int, float)):
@@ -193,7 +201,8 @@ def _node(rec: Any, index: int, where: str, weight_bits: int | None) -> NodeCoun
     block = rec.get("block")
     if block is not None and (isinstance(block, bool) or not isinstance(block, int)):
         raise SimulationError(f"{here}: block must be an int or null, got {block!r}")
-    vals = {k: _count(rec, k, here) for k in LAYER_KEYS}
+    vals = {k: (_count(rec, k, here) if k in rec or k not in OPTIONAL_LAYER_KEYS else 0)
+            for k in LAYER_KEYS}
     unchanged = vals["macs"] == vals["dense_macs"]
     dense = {k: _count(rec, k, here, optional=True) for k in DENSE_KEYS}
     if dense["dense_acs"] is None:
@@ -235,6 +244,8 @@ def parse_sim(data: Any, where: str = "sim.json") -> RunCounts:
     if not isinstance(total, Mapping):
         raise SimulationError(f"{where}: field 'total' is missing or not an object")
     for key in LAYER_KEYS:
+        if key in OPTIONAL_LAYER_KEYS and key not in total:
+            continue   # an older writer's total: the key was not counted then
         if total.get(key) != sum(n.counter(key) for n in nodes):
             raise SimulationError(f"{where}: total.{key} is not the sum over nodes")
     time_s = _count(total, "time_s", where, optional=True)

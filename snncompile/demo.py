@@ -12,6 +12,10 @@ Steps (each the same code path as its CLI command):
   6. summary    summary.json (`snncompile-demo-summary/1`, docs/output-formats.md), and the
                 table the CLI prints
 
+The tokenizer (`demo_tokenizer`): `tokenizer` (a tokenizer.json, a folder holding one, or
+"bytes"), else the checkpoint's tokenizer.json, else bytes for a 256-token vocabulary; export
+carries it into model.onnx and prog/.
+
 The output folder is published atomically: it appears complete or not at all.
 """
 
@@ -44,6 +48,10 @@ class PresetSummary:
     per_token: dict[str, dict[str, float]]
     ratio: float | None
     ratio_basis: str
+    # the table's dense twin (docs/baselines.md): {"baseline", "method", "label", "hardware",
+    # "ratio" (E_dense / E_SNN), "latency_ratio", "per_token": {"snn_j", "dense_j",
+    # "snn_latency_s", "dense_latency_s"}}; None when the table has no twin
+    comparison: dict | None = None
 
 
 @dataclass
@@ -54,6 +62,8 @@ class DemoSummary:
     continuation: str                 # the simulator's (= the reference's on the program)
     token_ids: list[int]              # its ids
     new_tokens: int                   # len(token_ids)
+    prompt_ids: list[int]             # the prompt's ids
+    tokenizer: dict                   # Tokenizer.describe(): name, vocab_size, sha256
     continuation_float: str
     continuation_reference: str
     simulator_matches_reference: bool
@@ -72,17 +82,30 @@ class DemoSummary:
         return {"format": SUMMARY_FORMAT, **asdict(self)}
 
 
+def demo_tokenizer(checkpoint: str | Path | None, tokenizer=None):
+    """The demo's tokenizer (module docstring): a `Tokenizer`, or resolved from `tokenizer`
+    (str or None) and the checkpoint folder (ConfigError naming both sizes on a mismatch)."""
+    from snncompile.data.tokenizer import Tokenizer, checkpoint_vocab, resolve_tokenizer
+
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer
+    ckpt = Path(checkpoint) if checkpoint is not None else bundled_student()
+    vocab = checkpoint_vocab(ckpt)
+    return resolve_tokenizer(tokenizer, ckpt, 256 if vocab is None else vocab)
+
+
 def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/demo",
              prompt: str = DEFAULT_PROMPT, n_tokens: int = 24, hardware: str = "default",
              presets: tuple[str, ...] = DEFAULT_PRESETS,
              status: Callable[[str], None] = lambda _msg: None,
-             on_token: Callable[[int], None] | None = None) -> DemoSummary:
-    """Run the whole pipeline on `checkpoint` (default: the bundled student) into `out_dir`."""
+             on_token: Callable[[int], None] | None = None, tokenizer=None) -> DemoSummary:
+    """Run the whole pipeline on `checkpoint` (default: the bundled student) into `out_dir`
+    (`tokenizer`: a Tokenizer, a --tokenizer value or None; `demo_tokenizer`)."""
     from snncompile.backends import get_backend
     from snncompile.backends.accum.backend import as_hardware
     from snncompile.backends.accum.report import mapping_report
     from snncompile.backends.reference import ReferenceInterpreter
-    from snncompile.data.tokenizer import decode, encode
+    from snncompile.data.tokenizer import continuation_text
     from snncompile.energy import report as energy_report
     from snncompile.energy.plot import write_png
     from snncompile.energy.price import price
@@ -95,9 +118,14 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
     ckpt = Path(checkpoint) if checkpoint is not None else bundled_student()
     if not ckpt.exists():
         raise ConfigError(f"checkpoint {ckpt} does not exist (pass --checkpoint DIR)")
-    ids = encode(prompt)
+    tok = demo_tokenizer(ckpt, tokenizer)
+    ids = tok.encode(prompt)
     if not ids:
         raise ConfigError("--prompt is empty")
+
+    def decode(new) -> str:
+        return continuation_text(tok, ids, [int(t) for t in new])
+
     hw = as_hardware(hardware)
     tables = [load_table(p, hardware=hw.to_dict()) for p in presets]  # fail before any work
     wall: dict[str, float] = {}
@@ -111,7 +139,7 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
 
     with atomic_path(out_dir, directory=True) as tmp:
         model = timed("load", lambda: load_checkpoint(ckpt))
-        exp = timed("export", lambda: export_model(model, tmp / "model.onnx"))
+        exp = timed("export", lambda: export_model(model, tmp / "model.onnx", tokenizer=tok))
         graph = serde.load(tmp / "model.onnx")
         float_out = timed("run-float", lambda: ReferenceInterpreter(graph).generate(ids, n_tokens))
         program = timed("lower", lambda: get_backend("accum").lower(
@@ -138,10 +166,13 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
             counters, prompt=prompt, continuation=continuation, token_ids=list(sim_new),
             wall_time_s=wall["simulate"]))
         energies: list[PresetSummary] = []
+        from snncompile.energy.baseline import compare, load_baseline, twin_of_table
         for name, table in zip(presets, tables):
             rep = price(counters, table)
-            energy_report.write_json(rep, tmp / f"energy-{name}.json")
-            energy_report.write_csv(rep, tmp / f"energy-{name}.csv")
+            twin = twin_of_table(table.name)
+            cmp = None if twin is None else compare(rep, load_baseline(twin))
+            energy_report.write_json(rep, tmp / f"energy-{name}.json", cmp)
+            energy_report.write_csv(rep, tmp / f"energy-{name}.csv", cmp)
             write_png(rep, tmp / f"energy-{name}.png",
                       title=f"{ckpt.name}: energy by block, total over {rep.tokens} "
                             f"tokens ({name})")
@@ -149,7 +180,16 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
             energies.append(PresetSummary(
                 preset=name, ratio=rep.ratio, ratio_basis=rep.ratio_basis,
                 per_token={"snn_j": {k: v * J_PER_PJ / t for k, v in rep.snn.as_dict().items()},
-                           "ann_j": {k: v * J_PER_PJ / t for k, v in rep.ann.as_dict().items()}}))
+                           "ann_j": {k: v * J_PER_PJ / t for k, v in rep.ann.as_dict().items()}},
+                comparison=None if cmp is None else {
+                    "baseline": twin, "method": cmp.method, "label": cmp.label,
+                    "hardware": cmp.snn_hardware, "ratio": cmp.ratio,
+                    "latency_ratio": cmp.latency_ratio,
+                    "per_token": {"snn_j": cmp.snn_energy.total * J_PER_PJ / t,
+                                  "dense_j": cmp.dense_energy.total * J_PER_PJ / t,
+                                  "snn_latency_s": (None if cmp.latency is None
+                                                    else cmp.latency.total_s / t),
+                                  "dense_latency_s": cmp.dense.time_s / t}}))
 
         c = counters
         tot = c.totals()
@@ -161,7 +201,8 @@ def run_demo(checkpoint: str | Path | None = None, out_dir: str | Path = "out/de
         summary = DemoSummary(
             checkpoint=str(ckpt), output=str(Path(out_dir)), prompt=prompt,
             continuation=continuation, token_ids=[int(t) for t in sim_new],
-            new_tokens=len(sim_new), continuation_float=decode(float_new),
+            new_tokens=len(sim_new), prompt_ids=list(ids), tokenizer=tok.describe(),
+            continuation_float=decode(float_new),
             continuation_reference=decode(ref_new), simulator_matches_reference=True,
             quantized_matches_float=list(float_new) == list(ref_new),
             export_max_abs_logit_diff=float(exp.max_abs_diff or 0.0),

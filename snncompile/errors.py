@@ -33,6 +33,11 @@ class CostTableError(SnnCompileError):
     """An energy cost table is malformed (names the field)."""
 
 
+class BaselineError(CostTableError):
+    """A dense baseline description is malformed (names the field), or two sides that are not
+    comparable were to be compared (different technology, memory priced on one side only)."""
+
+
 class SimulationError(SnnCompileError):
     """A lowered program cannot be simulated (names the op or counter)."""
 

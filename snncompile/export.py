@@ -8,6 +8,12 @@ reference backend.
 it first: the file read back is run by the reference interpreter against the PyTorch model,
 both in float64, step by step; the max |logit difference| must be <= 1e-4 and the spike counts
 identical, else IRError and nothing is written.
+
+A tokenizer travels with the model: `export_model(..., tokenizer=T)` (or the `tokenizer.json`
+of the checkpoint folder, for `export_checkpoint`) is stored in the graph metadata as
+`metadata["tokenizer"] = {"name", "vocab_size", "sha256", "json"}` (the tokenizer.json text),
+which lowering keeps in a program folder's graph.onnx; `snncompile.data.tokenizer.
+carried_tokenizer` finds it again. The byte tokenizer needs no entry.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from snncompile.atomic import atomic_files, check_outputs
+from snncompile.data.tokenizer import (METADATA_TOKENIZER_KEY, Tokenizer, carried_metadata,
+                                       carried_tokenizer, load_tokenizer)
 from snncompile.errors import ConfigError, IRError, OutputError
 from snncompile.frontend import build_graph, neuron_node_name
 from snncompile.ir.graph import Graph
 from snncompile.models.config import SpikingMambaConfig
 
 __all__ = ["ExportReport", "build_graph", "default_verify_tokens", "export_checkpoint",
-           "export_model", "neuron_node_name", "VERIFY_ATOL"]
+           "export_model", "export_tokenizer", "neuron_node_name", "VERIFY_ATOL"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,6 +57,7 @@ class ExportReport:
     max_abs_diff: float | None = None
     spikes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    tokenizer: dict[str, Any] | None = None   # Tokenizer.describe() of the carried tokenizer
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,9 +120,23 @@ def _interpreter_run(graph: Graph, tokens: list[int]):
     return logits, spikes
 
 
+def export_tokenizer(flag: str | None, checkpoint: str | os.PathLike | None,
+                     vocab_size: int) -> Tokenizer | None:
+    """The tokenizer an export carries: `flag` (a tokenizer.json, a folder holding one, or
+    "bytes"), else the checkpoint folder's tokenizer.json, else None. ConfigError when it has
+    more tokens than the model's vocabulary (both sizes named)."""
+    tok = load_tokenizer(flag) if flag is not None else carried_tokenizer(checkpoint)
+    if tok is not None and tok.vocab_size > vocab_size:
+        origin = f"tokenizer {flag!r}" if flag is not None else f"{str(checkpoint)!r}'s tokenizer"
+        raise ConfigError(f"export: {origin} has {tok.vocab_size} tokens, more than the "
+                          f"model's vocabulary of {vocab_size}")
+    return tok
+
+
 def export_model(model, path: str | os.PathLike, verify: bool = True,
                  tokens: list[int] | None = None, atol: float = VERIFY_ATOL,
-                 external_data: bool | None = None) -> ExportReport:
+                 external_data: bool | None = None,
+                 tokenizer: Tokenizer | None = None) -> ExportReport:
     """Export a `SpikingMambaLM` (spiking or dense) to an ONNX file at `path`, verified.
 
     The graph is written to a staging folder beside `path` (`atomic_files`), read back with
@@ -124,7 +147,8 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
     atomic helper (OutputError naming `path` when that is impossible). Weights are not copied
     (numpy views of the model's tensors, streamed to external data when large). A model above
     1 GiB is converted to float64 in place for the check and converted back afterwards
-    (exact); smaller ones are copied.
+    (exact); smaller ones are copied. `tokenizer` (not the byte tokenizer) is stored in the
+    graph metadata (module docstring); ConfigError when it has more tokens than the model.
     """
     import time
 
@@ -139,9 +163,16 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
     bad = [t for t in tokens if not 0 <= t < cfg.padded_vocab_size]
     if bad:
         raise ConfigError(f"export: verification token {bad[0]} outside 0..{cfg.padded_vocab_size - 1}")
+    if tokenizer is not None and tokenizer.vocab_size > cfg.vocab_size:
+        raise ConfigError(f"export: tokenizer {tokenizer.name!r} has {tokenizer.vocab_size} "
+                          f"tokens, more than the model's vocabulary of {cfg.vocab_size}")
     graph = build_graph(cfg, model.state_dict())
+    carried = None if tokenizer is None else carried_metadata(tokenizer)
+    if carried is not None:
+        graph.metadata[METADATA_TOKENIZER_KEY] = carried
     report = ExportReport(str(path), len(graph.nodes), graph.n_params(), graph.param_nbytes(),
-                          False, verify, tokens if verify else [])
+                          False, verify, tokens if verify else [],
+                          tokenizer=None if carried is None else tokenizer.describe())
     if external_data is None:
         external_data = report.param_bytes > serde.EXTERNAL_THRESHOLD
     report.external_data = bool(external_data)
@@ -179,9 +210,13 @@ def export_model(model, path: str | os.PathLike, verify: bool = True,
 
 
 def export_checkpoint(folder: str | os.PathLike, path: str | os.PathLike, **kwargs) -> ExportReport:
-    """Load a mamba_ssm-format checkpoint (SpikingMamba or dense Mamba2) and `export_model` it."""
+    """Load a mamba_ssm-format checkpoint (SpikingMamba or dense Mamba2) and `export_model` it
+    (with the folder's tokenizer.json, when it holds one and no `tokenizer` is given)."""
     from snncompile.ir import serde
     from snncompile.models.checkpoint import load_checkpoint
 
     check_outputs([path, serde.data_path(path)], [folder])
-    return export_model(load_checkpoint(folder), path, **kwargs)
+    model = load_checkpoint(folder)
+    if kwargs.get("tokenizer") is None:
+        kwargs["tokenizer"] = export_tokenizer(None, folder, model.config.vocab_size)
+    return export_model(model, path, **kwargs)

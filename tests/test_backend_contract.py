@@ -121,7 +121,7 @@ def test_load_program_dispatch_and_manifest_errors(graph, tmp_path):
 
 def test_backend_options_are_the_backends_own():
     assert get_backend("reference").option_names() == ()
-    assert set(get_backend("accum").option_names()) == {"rate", "slack", "encoding"}
+    assert set(get_backend("accum").option_names()) == {"rate", "slack", "encoding", "split"}
     assert get_backend("loihi").option_names() == ("encoding",)
     get_backend("accum").check_options({"rate": 0.1, "encoding": "graded"})
     with pytest.raises(ConfigError, match="loihi backend takes no option 'rate'"):

@@ -25,9 +25,11 @@ def dense(tmp_path, tiny_config):
 IDS = torch.tensor([[1, 5, 9, 36, 0, 2]])
 
 
+@pytest.mark.parametrize("sidecar", [True, False])
 @pytest.mark.parametrize("fmt,file", [("bin", "pytorch_model.bin"),
                                       ("safetensors", "model.safetensors")])
-def test_round_trip_spiking_student(tmp_path, fmt, file, tiny_config):
+def test_round_trip_spiking_student(tmp_path, fmt, file, sidecar, tiny_config):
+    """Both layouts: the sidecar (spiking.json + spiking.safetensors) and the older one."""
     torch.manual_seed(0)
     cfg = tiny_config(spiking=True, sgc=True, sgc_mode="branch", sgc_weight=0.2, dt_max=0.2,
                       neuron=NeuronConfig(kind="ilif", D=3, theta=0.7),
@@ -35,8 +37,10 @@ def test_round_trip_spiking_student(tmp_path, fmt, file, tiny_config):
     model = SpikingMambaLM(cfg).eval()
     with torch.no_grad():
         model.backbone.layers[1].mixer.out_proj_neuron.theta.fill_(0.123)
-    folder = save_checkpoint(model, tmp_path / "student", format=fmt)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["config.json", file])
+    folder = save_checkpoint(model, tmp_path / "student", format=fmt, sidecar=sidecar)
+    extra = ["spiking.json", "spiking.safetensors"] if sidecar else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["config.json", file] + extra)
+    assert ("spiking" in json.loads((folder / "config.json").read_text())) is not sidecar
     assert load_config(folder) == cfg
     loaded = load_checkpoint(folder).eval()
     assert loaded.backbone.layers[1].mixer.out_proj_neuron.theta.item() == pytest.approx(0.123)

@@ -55,13 +55,14 @@ def test_horowitz_numbers_and_memory_per_byte():
 def test_loihi_tables():
     t = load_table("loihi1")
     assert t.per_unit("ac") == 23.6
-    assert t.per_unit("neuron_update") == 81.0
+    assert t.per_unit("neuron_update") + t.per_unit("neuron_access") == 81.0   # active
+    assert t.per_unit("neuron_access") == 52.0                                 # inactive
     assert t.per_unit("spike_message") == 1.7
     assert t.per_unit("noc_hop") == pytest.approx(3.5)
     assert t.per_unit("weight_read") == 0.0
     s = load_table("loihi1-sanafe")
     assert s.per_unit("ac") == 35.5
-    assert s.per_unit("neuron_update") == pytest.approx(51.2 + 21.6)
+    assert s.per_unit("neuron_access") == 51.2 and s.per_unit("neuron_update") == 21.6
     assert s.per_unit("spike_message") == 111.0
     assert s.per_unit("noc_hop") == pytest.approx(3.6)
 

@@ -52,7 +52,7 @@ def test_every_preset_value_is_documented():
                 text = " ".join(comment).lower()
                 assert comment, f"{path.name}: {line!r} has no comment"
                 sources = ("loihi", "assumption", "[derived]", "lava", "hala", "preset", "unused",
-                           "horowitz", "spikingmamba")
+                           "horowitz", "spikingmamba", "davies", "sana-fe")
                 assert any(w in text for w in sources), \
                     f"{path.name}: {line!r} cites no source"
 

@@ -35,6 +35,17 @@ CASES = {
                      Counts(12, 0, 12)),
     "Add": (ops.Add(d=5), [(5,), (5,)], [(5,)], Counts(0, 5, 0, 5)),
     "LMHead": (ops.LMHead(vocab=50, d=8), [(8,)], [(50,)], Counts(400, 0, 400)),
+    # neurons of time-stepped networks (tests/test_neuron_ops.py): no MACs/ACs of their own
+    "LIF": (ops.LIF(d=6, threshold=1.0, dv=100), [(6,)], [(6,), (6,)], Counts()),
+    "IF": (ops.IF(d=6, threshold=1.0), [(6,)], [(6,), (6,)], Counts()),
+    "CubaLIF": (ops.CubaLIF(d=6, threshold=1.0, du=10, dv=20), [(6,)], [(6,), (6,)], Counts()),
+    # ops of networks imported from NIR (snncompile/ir/nir_ops.py, tests/test_nir_ops.py)
+    "EulerNeuron": (ops.OPS["EulerNeuron"](d=6, recurrent=True), [(6,)], [(6,), (6,)],
+                    Counts(dense_macs=36)),
+    "LeakyIntegrator": (ops.OPS["LeakyIntegrator"](d=6), [(6,)], [(6,)], Counts(6, 0, 6)),
+    "Threshold": (ops.OPS["Threshold"](d=6), [(6,)], [(6,)], Counts()),
+    "Scale": (ops.OPS["Scale"](d=6), [(6,)], [(6,)], Counts(6, 0, 6)),
+    "Bias": (ops.OPS["Bias"](d=6), [(6,)], [(6,)], Counts(0, 6, 0, 6)),
 }
 
 

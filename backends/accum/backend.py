@@ -8,6 +8,7 @@ from typing import Any
 
 from snncompile.backends.accum.hardware import ENCODINGS, HardwareSpec
 from snncompile.backends.accum.lowering import DEFAULT_RATE, lower
+from snncompile.backends.accum.network import SPLITS, is_network, lower_network
 from snncompile.backends.accum.program import Program
 from snncompile.backends.base import Backend
 from snncompile.errors import ConfigError, HardwareSpecError
@@ -15,17 +16,24 @@ from snncompile.ir.graph import Graph
 
 
 class AccumBackend(Backend):
-    """lower(graph, hardware, *, rate, slack, encoding, source) -> Program; hardware is a
-    HardwareSpec, a preset name or a TOML path (None: the default preset); `encoding`
-    ("binary" | "graded", None: the hardware's) overrides the hardware's spike encoding."""
+    """lower(graph, hardware, *, rate, slack, encoding, split, source) -> Program; hardware is
+    a HardwareSpec, a preset name or a TOML path (None: the default preset); `encoding`
+    ("binary" | "graded", None: the hardware's) overrides the hardware's spike encoding.
+    A time-stepped network graph (metadata "network") lowers to a `NetworkProgram`
+    (backends.accum.network), its layers split as `split` says ("auto", "outputs",
+    "partial")."""
 
     name = "accum"
     program_class = Program
 
     def lower(self, graph: Graph, hardware: Any = None, *, rate: float = DEFAULT_RATE,
-              slack: float = 0.1, encoding: str | None = None,
+              slack: float = 0.1, encoding: str | None = None, split: str = "auto",
               source: str | None = None) -> Program:
         spec = as_hardware(hardware)
+        if is_network(graph):
+            if split not in SPLITS:
+                raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+            return lower_network(graph, spec, split=split, source=source)  # type: ignore[return-value]
         if encoding is not None:
             if encoding not in ENCODINGS:
                 raise ConfigError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")

@@ -72,6 +72,8 @@ class _Field:
     doc: str
     hi: float = 0  # declared maximum (a string's length; each entry of a pair); 0: none
     lo: float = 0  # declared minimum of a float (0: only the sign rule of `kind`)
+    default: Any = None  # None: required; else the value when the key is absent, or
+    #                      "=section.key": the value of that (required) field
 
 
 # Declared maxima (see "Declared ranges" in the module docstring for why these numbers).
@@ -89,6 +91,10 @@ MAX_HOP_LATENCY_CYCLES = 1 << 16
 MAX_BARRIER_CYCLES = 1 << 20
 MAX_HOP_ENERGY_PJ = 1e6
 MAX_MESSAGE_BITS = 1 << 16
+MAX_TILE_SIDE = 64
+MAX_EVENT_CYCLES = 1 << 16
+MAX_SYNC_ENTRIES = 64
+MAX_LINK_BUFFER = 1 << 16
 
 SCHEMA: tuple[_Field, ...] = (
     _Field("chip", "name", "name", "str", "preset name", MAX_NAME_CHARS),
@@ -97,6 +103,8 @@ SCHEMA: tuple[_Field, ...] = (
            MAX_MESH_SIDE),
     _Field("chip", "clock_hz", "clock_hz", "float", "core clock (cycles per second)",
            MAX_CLOCK_HZ, lo=1.0),
+    _Field("chip", "tile", "tile", "pair", "cores per tile as [rows, cols] of the core mesh; "
+           "hops count tile to tile (optional, default [1, 1])", MAX_TILE_SIDE, default=(1, 1)),
     _Field("core", "neurons", "neurons_per_core", "int", "accumulators (output neurons) per core",
            MAX_NEURONS),
     _Field("core", "axons", "axons_per_core", "int", "input axons (weight rows) per core",
@@ -126,10 +134,40 @@ SCHEMA: tuple[_Field, ...] = (
            MAX_HOP_LATENCY_CYCLES),
     _Field("noc", "hop_energy_pj", "hop_energy_pj", "float0", "energy per message per hop (pJ)",
            MAX_HOP_ENERGY_PJ),
+    _Field("noc", "hop_latency_ew_cycles", "hop_latency_ew_cycles", "int0",
+           "cycles per east-west (column) hop (optional, default hop_latency_cycles)",
+           MAX_HOP_LATENCY_CYCLES, default="=noc.hop_latency_cycles"),
+    _Field("noc", "hop_latency_ns_cycles", "hop_latency_ns_cycles", "int0",
+           "cycles per north-south (row) hop (optional, default hop_latency_cycles)",
+           MAX_HOP_LATENCY_CYCLES, default="=noc.hop_latency_cycles"),
     _Field("noc", "message_bits", "message_bits", "int", "bits per NoC message",
            MAX_MESSAGE_BITS),
+    _Field("noc", "link_buffer", "link_buffer", "int0",
+           "time-stepped runs: messages a link buffers before its sender stalls; 0 = "
+           "contention not modelled (optional, default 0)", MAX_LINK_BUFFER, default=0),
     _Field("sync", "barrier_cycles", "barrier_cycles", "int0", "mesh barrier per micro-step",
            MAX_BARRIER_CYCLES),
+    _Field("sync", "sync_table", "sync_table", "table",
+           "time-stepped runs: [[tiles in use, cycles], ...], keys increasing (optional; "
+           "empty: barrier_cycles every step)", MAX_BARRIER_CYCLES, default=()),
+    _Field("timing", "message_in_cycles", "message_in_cycles", "int0",
+           "cycles per spike message received by a core (optional, default 0)",
+           MAX_EVENT_CYCLES, default=0),
+    _Field("timing", "synapse_cycles", "synapse_cycles", "int",
+           "cycles per lane pass of a synaptic event: a message to f synapses costs "
+           "synapse_cycles * ceil(f / ac_lanes) (optional, default 1)", MAX_EVENT_CYCLES,
+           default=1),
+    _Field("timing", "neuron_access_cycles", "neuron_access_cycles", "int0",
+           "cycles to access one neuron, every neuron every step (optional, default 0)",
+           MAX_EVENT_CYCLES, default=0),
+    _Field("timing", "neuron_update_cycles", "neuron_update_cycles", "int0",
+           "cycles to update one active neuron (optional, default 0)", MAX_EVENT_CYCLES,
+           default=0),
+    _Field("timing", "spike_out_cycles", "spike_out_cycles", "int0",
+           "cycles per spike a neuron emits (optional, default 0)", MAX_EVENT_CYCLES, default=0),
+    _Field("timing", "message_out_cycles", "message_out_cycles", "int0",
+           "cycles per spike message a core sends (optional, default 0)", MAX_EVENT_CYCLES,
+           default=0),
     _Field("spikes", "encoding", "spike_encoding", "str", "'binary' micro-steps or 'graded'",
            MAX_NAME_CHARS),
     _Field("spikes", "payload_bits", "payload_bits", "int", "bits of a graded spike payload", 64),
@@ -166,8 +204,24 @@ class HardwareSpec:
     barrier_cycles: int
     spike_encoding: str
     payload_bits: int
+    tile: tuple[int, int] = (1, 1)
+    link_buffer: int = 0
+    hop_latency_ew_cycles: int = -1   # -1: hop_latency_cycles (resolved in __post_init__)
+    hop_latency_ns_cycles: int = -1
+    sync_table: tuple[tuple[int, int], ...] = ()
+    message_in_cycles: int = 0
+    synapse_cycles: int = 1
+    neuron_access_cycles: int = 0
+    neuron_update_cycles: int = 0
+    spike_out_cycles: int = 0
+    message_out_cycles: int = 0
 
     def __post_init__(self) -> None:
+        for attr in ("hop_latency_ew_cycles", "hop_latency_ns_cycles"):
+            if getattr(self, attr) == -1:
+                object.__setattr__(self, attr, self.hop_latency_cycles)
+        object.__setattr__(self, "tile", tuple(self.tile))
+        object.__setattr__(self, "sync_table", tuple(tuple(e) for e in self.sync_table))
         self.validate()
 
     # -- validation --------------------------------------------------------------------------
@@ -189,6 +243,10 @@ class HardwareSpec:
         if self.dense_placement not in PLACEMENTS:
             raise HardwareSpecError(
                 f"dense_unit.placement must be one of {PLACEMENTS}, got {self.dense_placement!r}")
+        tr, tc = self.tile
+        if tr < 1 or tc < 1 or rows % tr or cols % tc:
+            raise HardwareSpecError(
+                f"chip.tile {[tr, tc]} must be positive and divide the {rows}x{cols} mesh")
         pr, pc = self.dense_position
         if not (0 <= pr < rows and 0 <= pc < cols):
             raise HardwareSpecError(
@@ -225,10 +283,57 @@ class HardwareSpec:
     def core_id(self, row: int, col: int) -> int:
         return row * self.mesh[1] + col
 
+    @property
+    def cores_per_tile(self) -> int:
+        return self.tile[0] * self.tile[1]
+
+    @property
+    def tile_mesh(self) -> tuple[int, int]:
+        """The mesh of tiles, [rows, cols]."""
+        return self.mesh[0] // self.tile[0], self.mesh[1] // self.tile[1]
+
+    @property
+    def tiles(self) -> int:
+        return self.cores // self.cores_per_tile
+
+    def tile_coord(self, core: int) -> tuple[int, int]:
+        """(row, col) of the tile holding core `core`."""
+        r, c = self.coord(core)
+        return r // self.tile[0], c // self.tile[1]
+
+    def tile_id(self, core: int) -> int:
+        """Row-major id of the tile holding core `core`."""
+        tr, tc = self.tile_coord(core)
+        return tr * self.tile_mesh[1] + tc
+
+    def core_tile(self, core: int) -> tuple[int, int, int]:
+        """(tile_x, tile_y, k): the tile's column and row on the tile mesh, and the core's
+        row-major index inside its tile (0 .. cores_per_tile - 1)."""
+        r, c = self.coord(core)
+        return c // self.tile[1], r // self.tile[0], (r % self.tile[0]) * self.tile[1] + c % self.tile[1]
+
+    def hops_xy(self, a: int, b: int) -> tuple[int, int]:
+        """(east-west, north-south) tile hops between cores a and b (X-Y routing)."""
+        (ra, ca), (rb, cb) = self.tile_coord(a), self.tile_coord(b)
+        return abs(ca - cb), abs(ra - rb)
+
     def hops(self, a: int, b: int) -> int:
-        """Mesh hops between cores a and b (X-Y routing: Manhattan distance)."""
-        (ra, ca), (rb, cb) = self.coord(a), self.coord(b)
-        return abs(ra - rb) + abs(ca - cb)
+        """Mesh hops between cores a and b (X-Y routing: Manhattan distance between their
+        tiles; cores of one tile are 0 hops apart)."""
+        x, y = self.hops_xy(a, b)
+        return x + y
+
+    def sync_cycles(self, tiles_in_use: int) -> int:
+        """The per-step synchronisation of a time-stepped run: the `sync_table` entry of the
+        largest tile count <= tiles_in_use (a step function, as SANA-FE's table sync model),
+        the first entry below the table, or barrier_cycles when there is no table."""
+        if not self.sync_table:
+            return self.barrier_cycles
+        cycles = self.sync_table[0][1]
+        for tiles, c in self.sync_table:
+            if tiles <= tiles_in_use:
+                cycles = c
+        return cycles
 
     # -- (de)serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -236,7 +341,11 @@ class HardwareSpec:
         out: dict[str, dict[str, Any]] = {}
         for f in SCHEMA:
             v = getattr(self, f.attr)
-            out.setdefault(f.section, {})[f.key] = list(v) if f.kind == "pair" else v
+            if f.kind == "pair":
+                v = list(v)
+            elif f.kind == "table":
+                v = [list(e) for e in v]
+            out.setdefault(f.section, {})[f.key] = v
         return out
 
     @classmethod
@@ -252,7 +361,10 @@ class HardwareSpec:
         for section, keys in _BY_SECTION.items():
             table = data.get(section)
             if table is None:
-                raise HardwareSpecError(f"{source}: missing section [{section}]")
+                if all(f.default is not None for f in keys.values()):
+                    table = {}   # an optional section ([timing])
+                else:
+                    raise HardwareSpecError(f"{source}: missing section [{section}]")
             if not isinstance(table, dict):
                 raise HardwareSpecError(f"{source}: [{section}] must be a table")
             for key in table:
@@ -261,7 +373,13 @@ class HardwareSpec:
                         f"{source}: unknown field {section}.{key} (known: {sorted(keys)})")
             for key, f in keys.items():
                 if key not in table:
-                    raise HardwareSpecError(f"{source}: missing field {section}.{key} ({f.doc})")
+                    if f.default is None:
+                        raise HardwareSpecError(
+                            f"{source}: missing field {section}.{key} ({f.doc})")
+                    if isinstance(f.default, str) and f.default.startswith("="):
+                        continue  # resolved from the field it names (__post_init__)
+                    values[f.attr] = f.default
+                    continue
                 v = table[key]
                 try:
                     _check_value(f, v)
@@ -269,6 +387,8 @@ class HardwareSpec:
                     raise HardwareSpecError(f"{source}: {exc}") from None
                 if f.kind == "pair":
                     v = (int(v[0]), int(v[1]))
+                elif f.kind == "table":
+                    v = tuple((int(a), int(b)) for a, b in v)
                 elif f.kind.startswith("float"):
                     v = float(v)
                 values[f.attr] = v
@@ -324,6 +444,42 @@ class HardwareSpec:
                 for f in SCHEMA]
 
 
+def resolve_path(name_or_path: str | Path | None = None) -> Path:
+    """The file `HardwareSpec.load(name_or_path)` reads (a preset's file or the path)."""
+    p = Path(name_or_path or "default")
+    if p.suffix != ".toml" and not _exists(p):
+        preset = PRESETS_DIR / f"{p}.toml"
+        if _exists(preset):
+            return preset
+    return p
+
+
+def field_sources(name_or_path: str | Path | None = None) -> dict[str, str]:
+    """{"section.key": the comment lines written just above the key} of a hardware file:
+    where each number comes from (the bundled presets cite a source, "[derived]" or
+    "assumption" for every value). Fields without a comment are absent."""
+    try:
+        lines = resolve_path(name_or_path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out: dict[str, str] = {}
+    section, comment = "", []
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("#"):
+            comment.append(line.lstrip("#").strip())
+        elif line.startswith("[") and line.endswith("]"):
+            section, comment = line[1:-1].strip(), []
+        elif "=" in line and section:
+            key = line.split("=", 1)[0].strip()
+            if comment:
+                out[f"{section}.{key}"] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return out
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
@@ -369,6 +525,20 @@ def _check_value(f: _Field, v: Any) -> None:
             raise HardwareSpecError(f"{where} must be non-negative, got {list(v)}")
         if f.hi and max(v) > f.hi:
             raise HardwareSpecError(f"{where} entries must be at most {f.hi:g}, got {list(v)}")
+    elif f.kind == "table":
+        if (not isinstance(v, (list, tuple)) or len(v) > MAX_SYNC_ENTRIES or not all(
+                isinstance(e, (list, tuple)) and len(e) == 2 and all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in e) for e in v)):
+            raise HardwareSpecError(f"{where} must be a list of at most {MAX_SYNC_ENTRIES} "
+                                    f"pairs of integers [[tiles, cycles], ...], got {_short(v)}")
+        keys = [e[0] for e in v]
+        if any(k < 1 for k in keys) or any(b <= a for a, b in zip(keys, keys[1:])):
+            raise HardwareSpecError(f"{where}: tile counts must be positive and increasing, "
+                                    f"got {keys}")
+        for _k, c in v:
+            if not 0 <= c <= f.hi:
+                raise HardwareSpecError(f"{where}: cycles must be in [0, {int(f.hi)}] "
+                                        f"(declared range), got {c}")
     elif f.kind in ("int", "int0"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise HardwareSpecError(f"{where} must be an integer, got {_short(v)}")

@@ -104,8 +104,11 @@ class Program(BaseProgram):
     def load(cls, folder: str | Path) -> "Program":
         """Read a program folder written by `save` (module docstring)."""
         from snncompile.backends.accum.lowering import to_input_major
+        from snncompile.backends.accum.network import NetworkProgram
         from snncompile.ir import serde
         folder = Path(folder)
+        if (folder / "placement.json").is_file() and not (folder / "mapping.json").exists():
+            return NetworkProgram.load(folder)  # type: ignore[return-value]
         meta = open_folder(folder, cls.backend, ("mapping.json", "hardware.toml"))
         hw = HardwareSpec.from_toml(folder / "hardware.toml")
         try:

@@ -102,6 +102,9 @@ def lower(graph: Graph, spec: LoihiSpec, *, encoding: str = "graded",
     """Lower `graph`: verify it, then run `STEPS` (module docstring)."""
     if encoding not in ENCODINGS:
         raise ConfigError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if graph.is_network:
+        raise ConfigError("the loihi backend lowers SpikingMamba graphs; lower a time-stepped "
+                          "network with --backend accum --hw loihi1 (the Loihi 1 timing model)")
     graph.verify()
     done = run_steps(LoihiLowering(graph, spec, encoding), STEPS)
     st = done.state

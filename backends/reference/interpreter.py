@@ -13,6 +13,9 @@ unless they fit `cache_bytes` once cast. On CUDA with a float32/16 compute dtype
 uses mamba_ssm's `selective_state_update` kernel when that package imports; it is never
 imported on CPU. Quantized SpikedLinear sums `Wq s` exactly in integers (int64 on CPU; on CUDA
 in float64, exact because every partial sum stays below 2^53), then scales in float64.
+The neuron ops of time-stepped networks (LIF, IF, CubaLIF: snncompile/ir/neuron_ops.py) run
+in the compute dtype, or in int64 for their fixed-point form; `run_steps(x)` runs a network
+over T steps (bit-exact with the NumPy executor in float64).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.interpreter import GenerateResult, Interpreter
 
 Tensor = torch.Tensor
+SAT24 = (1 << 23) - 1  # the fixed-point neuron states' 24-bit saturation bound
 
 __all__ = ["GenerateResult", "ReferenceInterpreter"]
 
@@ -96,6 +100,12 @@ class ReferenceInterpreter(Interpreter):
 
     def token_value(self, token: int) -> Tensor:
         return torch.tensor(int(token), dtype=torch.int64, device=self.device)
+
+    def spike_value(self, counts: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(counts, np.int64)).to(self.device)
+
+    def to_numpy(self, x: Tensor) -> np.ndarray:
+        return x.detach().cpu().numpy()
 
     def abs_sum(self, x: Tensor) -> int:
         return int(x.abs().sum())
@@ -209,3 +219,110 @@ class ReferenceInterpreter(Interpreter):
 
     def run_LMHead(self, n, ins, st):
         return [self.param(n.params["weight"]) @ ins[0]]
+
+    # -- neurons of time-stepped networks (snncompile/ir/neuron_ops.py) -------------------------
+    def run_LIF(self, n, ins, st):
+        return self._neuron(n.op, ins[0], st)
+
+    run_IF = run_LIF
+    run_CubaLIF = run_LIF
+
+    def _neuron(self, op, x, st):
+        fixed, q = op.fixed_point, op.quant_bits
+        scale = 2.0 ** q
+
+        def Q(z):  # trunc(z * 2^q) / 2^q
+            return z if q == 0 else torch.trunc(z * scale) / scale
+
+        def decay(z, d):  # sign(z) * ((|z| * (4096 - d)) >> 12), int64
+            return torch.sign(z) * ((z.abs() * (4096 - d)) >> 12)
+
+        if fixed:
+            X = x.to(torch.float64) * scale
+            if not (torch.isfinite(X).all() and (X == torch.trunc(X)).all()
+                    and X.abs().max() < 2.0 ** 53):
+                raise SimulationError(f"fixed point: input x * 2^{q} must be integer-valued "
+                                      "(and below 2^53)")
+            x = X.to(torch.int64)
+        else:
+            x = x.to(self.dtype)
+        if op.delay:
+            xe = st["p"].to(x.dtype)
+            st["p"] = x.clone()
+        else:
+            xe = x
+        if fixed:
+            c = xe
+            if op.decay_i is not None:
+                c = torch.clamp(decay(st["i"].to(torch.int64), op.decay_i) + xe, -SAT24, SAT24)
+                st["i"] = c.clone()
+            v = torch.clamp(decay(st["v"].to(torch.int64), op.decay_v) + int(op.bias * 2 ** q) + c,
+                            -SAT24, SAT24)
+            theta = op.threshold * scale
+        else:
+            c = xe
+            if op.decay_i is not None:
+                c = Q((4096 - op.decay_i) / 4096 * st["i"].to(self.dtype)) + xe
+                st["i"] = c.clone()
+            v = (Q((4096 - op.decay_v) / 4096 * st["v"].to(self.dtype)) + op.bias) + c
+            theta = op.threshold
+        s = v > theta
+        if op.refractory > 0:
+            r = st["r"].to(torch.int64)
+            held = r > 0
+            r = torch.where(held, r - 1, r)
+            v = torch.where(held, torch.zeros_like(v), v)
+            s = s & ~held
+            st["r"] = torch.where(s, torch.full_like(r, op.refractory), r)
+        if op.reset == "zero":
+            v = torch.where(s, torch.zeros_like(v), v)
+        else:
+            v = torch.where(s, v - (int(theta) if fixed else theta), v)
+        st["v"] = v.clone()
+        out = v.to(torch.float64) / scale if fixed else v.clone()
+        return [s.to(torch.int64), out.to(self.dtype)]
+
+    # -- ops of networks imported from NIR (snncompile/ir/nir_ops.py, docs/nir.md) ---------------
+    def _p(self, n, role: str) -> Tensor:
+        return self.param(n.params[role])
+
+    def _euler(self, n, x, st):
+        """The shared leak/integration step: v <- (alpha_v v + beta_v) + gain c."""
+        c = x.to(self.dtype)
+        if n.op.current:
+            c = self._p(n, "alpha_i") * st["i"].to(self.dtype) + self._p(n, "gain_i") * c
+            st["i"] = c.clone()
+        return ((self._p(n, "alpha_v") * st["v"].to(self.dtype) + self._p(n, "beta_v"))
+                + self._p(n, "gain") * c)
+
+    def run_EulerNeuron(self, n, ins, st):
+        op = n.op
+        v = self._euler(n, ins[0], st)
+        theta = self._p(n, "threshold")
+        if op.recurrent:
+            v = v + (self._p(n, "w_rec") @ st["s"].to(self.dtype) + self._p(n, "b_rec"))
+        if op.reset == "subtract_next":
+            v = v - theta * st["s"].to(self.dtype)
+        s = v > theta
+        if op.reset == "value":
+            v = torch.where(s, self._p(n, "v_reset"), v)
+        elif op.reset == "subtract":
+            v = torch.where(s, v - theta, v)
+        if "s" in st:
+            st["s"] = s.to(self.dtype)
+        st["v"] = v.clone()
+        return [s.to(torch.int64), v]
+
+    def run_LeakyIntegrator(self, n, ins, st):
+        v = self._euler(n, ins[0], st)
+        st["v"] = v.clone()
+        return [v]
+
+    def run_Threshold(self, n, ins, st):
+        return [(ins[0].to(self.dtype) > self._p(n, "threshold")).to(torch.int64)]
+
+    def run_Scale(self, n, ins, st):
+        return [self._p(n, "scale") * ins[0].to(self.dtype)]
+
+    def run_Bias(self, n, ins, st):
+        return [ins[0].to(self.dtype) + self._p(n, "bias")]

@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "demo": "snncompile.cli.demo_cmd:demo",
     "sweep": "snncompile.cli.sweep_cmd:sweep",
     "lava": "snncompile.cli.lava_cmd:lava",
+    "data": "snncompile.cli.data_cmd:data",
+    "nir": "snncompile.cli.nir_cmd:nir",
 }
 
 

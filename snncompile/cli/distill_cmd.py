@@ -7,6 +7,14 @@
 Writes OUT/teacher and/or OUT/student (mamba_ssm checkpoint folders + train_summary.json).
 Checkpoints every --ckpt-every steps to --ckpt-dir (default OUT/checkpoints); rerunning an
 interrupted command resumes from the last one (snncompile.training.distill).
+
+    snncompile distill ... --device cuda --precision bf16 --grad-accum 4
+    torchrun --nproc_per_node 2 -m snncompile.cli distill ...   # data-parallel (DDP)
+
+--batch is the global batch of one optimiser step whatever the number of ranks R and
+--grad-accum A (each rank runs A micro-batches of batch/(R*A) sequences; batch must be a
+multiple of R*A; snncompile.training.runtime). Under torchrun only rank 0 writes checkpoints,
+the output folders and the printed report.
 """
 
 from __future__ import annotations
@@ -16,15 +24,14 @@ from pathlib import Path
 
 import click
 
-from snncompile.cli.params import FiniteFloatRange
+from snncompile.cli.params import FiniteFloatRange, tokenizer_option
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from snncompile.atomic import check_outputs
 from snncompile.cli.jsonout import emit_json, json_option
-from snncompile.data.corpus import load_split
-from snncompile.data.tokenizer import VOCAB_SIZE
+from snncompile.data.token_corpus import training_data, write_tokenizer
 from snncompile.errors import ConfigError
 from snncompile.models.config import NEURON_KINDS, SGC_MODES, NeuronConfig, SpikingMambaConfig
 from snncompile.training.distill import distill as run_distill
@@ -80,19 +87,31 @@ from snncompile.training.options import CALIBRATIONS, HIDDEN_TARGETS, TrainOptio
               show_default=True, help="Initial thresholds from the teacher's activations.")
 @click.option("--eval-bytes", type=click.IntRange(1, 1 << 40), default=None,
               help="Validate on the first N bytes of the validation split [default: all].")
-@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A .txt or .gz text file instead of the bundled corpus.")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None,
+              help="A .txt or .gz text file instead of the bundled corpus, or a corpus folder "
+                   "from `snncompile data tokenize`.")
+@tokenizer_option("Tokenizer: a tokenizer.json, a folder holding one, or 'bytes' [default: the "
+                  "corpus folder's, else the teacher's, else bytes]. The models' vocabulary "
+                  "is its size; it is written into OUT/teacher and OUT/student.")
 @click.option("--format", "fmt", type=click.Choice(["safetensors", "bin"]),
-              default="safetensors", show_default=True)
+              default="bin", show_default=True,
+              help="Weights file: bin (pytorch_model.bin, what mamba_ssm's from_pretrained "
+                   "reads) or safetensors.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None,
               help="torch.set_num_threads.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True, help="Where to train (auto: cuda when available).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True, help="bf16: forward passes under torch.autocast (CPU too).")
+@click.option("--grad-accum", type=click.IntRange(1, 1 << 16), default=1, show_default=True,
+              help="Micro-batches per optimiser step; --batch stays the global batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @json_option("Write the summaries as JSON (snncompile-distill/1)")
 def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand, chunk_size,
             neuron, D, sgc, sgc_mode, sgc_weight, steps, student_steps, batch, seq_len, lr,
             student_lr, warmup, seed, ckpt_every, ckpt_dir, resume, kl_weight, hidden_weight,
             hidden_target, ce_weight, temperature, calibration, eval_bytes, corpus, fmt,
-            threads, progress, json_out):
+            threads, progress, json_out, device, precision, grad_accum, tokenizer=None):
     """Train a Mamba2 teacher and distill a SpikingMamba student from it."""
     if threads is not None:
         if threads < 1:
@@ -106,34 +125,41 @@ def distill(stage, out, teacher_dir, d_model, n_layer, d_state, headdim, expand,
     ckpt_root = ckpt_dir if ckpt_dir is not None else out / "checkpoints"
     check_outputs([out / s for s in written] + [ckpt_root / s for s in written],
                   [teacher_dir, corpus])
-    model_cfg = SpikingMambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=VOCAB_SIZE,
+    data, tok = training_data(corpus, tokenizer, teacher_dir)
+    model_cfg = SpikingMambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=tok.vocab_size,
                                    d_state=d_state, headdim=headdim, expand=expand,
                                    chunk_size=chunk_size)
     common = dict(batch=batch, seq_len=seq_len, warmup=warmup, seed=seed,
-                  ckpt_every=ckpt_every, eval_seq_len=seq_len, eval_bytes=eval_bytes)
+                  ckpt_every=ckpt_every, eval_seq_len=seq_len, eval_bytes=eval_bytes,
+                  grad_accum=grad_accum, precision=precision)
     t_opts = TrainOptions(stage="teacher", steps=steps, lr=lr, **common)
     s_opts = TrainOptions(stage="student", steps=student_steps or steps, lr=student_lr,
                           kl_weight=kl_weight, hidden_weight=hidden_weight,
                           hidden_target=hidden_target, ce_weight=ce_weight,
                           temperature=temperature, calibration=calibration, **common)
     neuron_cfg = NeuronConfig(kind=neuron, D=D)
-    data = load_split(None if corpus is None else str(corpus))
     try:
         report = run_distill(stage=stage, out=out, model_config=model_cfg,
                              teacher_options=t_opts, student_options=s_opts, neuron=neuron_cfg,
                              sgc=sgc, sgc_mode=sgc_mode, sgc_weight=sgc_weight,
                              teacher_dir=teacher_dir, ckpt_dir=ckpt_dir, resume=resume,
-                             progress=progress and json_out is None, data=data, fmt=fmt)
+                             progress=progress and json_out is None, data=data, fmt=fmt,
+                             device=device)
     except KeyboardInterrupt:
         where = ckpt_dir if ckpt_dir is not None else out / "checkpoints"
         click.echo(f"interrupted; checkpoints are in {where}: rerun the same command to resume",
                    err=True)
         sys.exit(130)
+    if not report.summaries:   # a rank other than 0 of a torchrun run: rank 0 reports
+        return
+    for folder in report.folders.values():  # later commands find the tokenizer there
+        write_tokenizer(folder, tok)
     if json_out is not None:
         slim = {k: {kk: vv for kk, vv in v.items() if kk != "loss_curve"}
                 for k, v in report.summaries.items()}
         for k, folder in report.folders.items():
             slim[k]["folder"] = str(folder)
+            slim[k]["tokenizer"] = tok.describe()
         emit_json({"format": "snncompile-distill/1", **slim}, json_out)
         return
     _print_table(report)

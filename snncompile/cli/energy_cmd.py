@@ -6,6 +6,11 @@ Analytic mode (the paper-style AC-vs-MAC estimate, or any cost table):
 Measured mode (the simulator's counters, adding memory, NoC and static power where the
 table prices them):
     snncompile energy --from sim.json --preset accum
+Every comparison names both sides: the SNN's cost table and hardware, and the dense baseline
+(energy/baselines/*.toml, docs/baselines.md; default: the table's dense twin), with energy and
+latency on both sides. Mismatched sides (technology, memory on one side only) are refused.
+    snncompile energy --config mamba2-1.3b --fire-rate 0.12 --preset accum --hw default \
+        --layers-png layers.png --rate-png ratio.png --pair loihi1-sanafe:dense-loihi1-sanafe
 """
 
 from __future__ import annotations
@@ -63,53 +68,162 @@ def _load_config(spec: str):
 @click.option("--png", "png_path", type=click.Path(dir_okay=False),
               help="Write a per-layer stacked bar chart (PNG).")
 @click.option("--list-presets", is_flag=True, help="List the bundled cost tables and exit.")
+@click.option("--baseline", "baseline_spec", metavar="NAME|PATH",
+              help="Dense baseline to compare with (see --list-baselines) [default: the cost "
+                   "table's dense twin].")
+@click.option("--method", type=click.Choice(("twin", "arithmetic")), default=None,
+              help="twin: every priced component on both sides; arithmetic: AC + MAC only, the "
+                   "paper's method [default: arithmetic for a table without memory, else twin].")
+@click.option("--hw", "hw_spec", metavar="PRESET|FILE",
+              help="Analytic: the chip for the SNN's latency estimate [default: the baseline's "
+                   "chip preset, else the table's].")
+@click.option("--layers-png", type=click.Path(dir_okay=False),
+              help="Write energy and latency per layer, SNN against the dense baseline (PNG).")
+@click.option("--rate-png", type=click.Path(dir_okay=False),
+              help="Analytic: write E_dense / E_SNN against firing rate with break-even (PNG).")
+@click.option("--pair", "pairs", multiple=True, metavar="TABLE:BASELINE[:HW]",
+              help="Another pair of sides for --rate-png (repeatable).")
+@click.option("--list-baselines", is_flag=True,
+              help="List the bundled dense baselines and exit.")
 def energy(config_spec, model_path, sim_path, fire_rate, mean_spikes, rates_from, lm_head, D,
-           preset, weight_reads, tokens, per_op, json_out, csv_path, png_path, list_presets):
+           preset, weight_reads, tokens, per_op, json_out, csv_path, png_path, list_presets,
+           baseline_spec, method, hw_spec, layers_png, rate_png, pairs, list_baselines):
     """Energy of one decoding step: SNN (ACs for spiked projections) vs the dense Mamba2.
 
     E_ANN = E_MAC * dense MACs; E_SNN = E_AC * ACs + E_MAC * MACs of what stays dense, plus
-    memory, NoC and static power where the cost table prices them. Always says whether the
-    LM head was counted."""
+    memory, NoC and static power where the cost table prices them. The dense side is a named
+    baseline (the table's dense twin by default), with latency on both sides; every ratio
+    names both sides. Always says whether the LM head was counted."""
 
     from snncompile.atomic import check_outputs
     from snncompile.energy import report as rep
     from snncompile.energy.table import list_tables
 
-    check_outputs([csv_path, png_path, json_out],
-                  [config_spec, model_path, sim_path, rates_from, preset])
+    check_outputs([csv_path, png_path, json_out, layers_png, rate_png],
+                  [config_spec, model_path, sim_path, rates_from, preset, baseline_spec,
+                   hw_spec])
 
     if list_presets:
+        from snncompile.energy.baseline import twin_of_table
         for name in list_tables():
             t = cost_table(name)
-            click.echo(f"{name}: {t.description}")
+            click.echo(f"{name}: {t.description} [dense twin: {twin_of_table(name) or 'none'}]")
+        return
+    if list_baselines:
+        from snncompile.energy.baseline import list_baselines as names, load_baseline
+        for name in names():
+            b = load_baseline(name)
+            click.echo(f"{name} ({b.technology}; twin of tables {', '.join(b.twin_tables)}"
+                       + (f", presets {', '.join(b.twin_presets)}" if b.twin_presets else "")
+                       + f"): {b.description}")
         return
     sources = [s for s in (config_spec, model_path, sim_path) if s]
     if len(sources) != 1:
         raise click.UsageError("give exactly one of --config, --model or --from")
 
+    if rate_png and sim_path:
+        raise click.UsageError("--rate-png is for analytic mode (--config or --model)")
+    if pairs and not rate_png:
+        raise click.UsageError("--pair adds a curve to --rate-png")
     if sim_path:
+        if hw_spec:
+            raise click.UsageError("--hw is for analytic mode; --from uses the simulated chip")
         counters, table = _measured(sim_path, preset, lm_head, fire_rate, mean_spikes,
                                     rates_from, D)
+        graph = None
     else:
-        counters, table = _analytic(config_spec, model_path, fire_rate, mean_spikes, rates_from,
-                                    lm_head, D, preset, weight_reads, tokens)
+        counters, table, graph = _analytic(config_spec, model_path, fire_rate, mean_spikes,
+                                           rates_from, lm_head, D, preset, weight_reads, tokens)
 
     from snncompile.energy.price import price
     report = price(counters, table)
+    baseline = _baseline(baseline_spec, table)
+    comparison = None
+    if baseline is not None:
+        from snncompile.energy.baseline import compare
+        hardware = None if sim_path else _latency_hardware(hw_spec, baseline, preset)
+        comparison = compare(report, baseline, method=method, hardware=hardware)
+    elif method or hw_spec or layers_png:
+        from snncompile.errors import BaselineError
+        raise BaselineError(f"cost table {table.name!r} has no bundled dense twin: name one "
+                            "with --baseline (see --list-baselines)")
+    curves = None
+    if rate_png:
+        curves = _curves(graph, report, baseline, comparison, pairs, weight_reads,
+                         True if lm_head is None else lm_head)
 
     if csv_path:
-        rep.write_csv(report, csv_path)
+        rep.write_csv(report, csv_path, comparison)
     if png_path:
         from snncompile.energy.plot import write_png
         write_png(report, png_path)
+    if layers_png:
+        from snncompile.energy.plot import write_layers_png
+        write_layers_png(comparison, layers_png)
+    if rate_png:
+        from snncompile.energy.plot import write_ratio_png
+        write_ratio_png(curves, rate_png)
     if json_out is not None:
-        emit_json(rep.report_dict(report), json_out)
+        emit_json(rep.report_dict(report, comparison), json_out)
         click.echo(rep.lm_head_line(report), err=True)
     else:
-        rep.render(report, per_op=per_op)
-    for p in (csv_path, png_path):
+        rep.render(report, per_op=per_op, comparison=comparison)
+    for p in (csv_path, png_path, layers_png, rate_png):
         if p:
             click.echo(f"wrote {p}", err=True)
+
+
+def _baseline(spec, table):
+    """The named baseline, else the table's bundled dense twin, else None."""
+    from snncompile.energy.baseline import load_baseline, twin_of_table
+
+    if spec:
+        return load_baseline(spec)
+    name = twin_of_table(table.name)
+    return None if name is None else load_baseline(name)
+
+
+def _hardware_dict(spec):
+    from snncompile.backends.accum.hardware import HardwareSpec
+    return HardwareSpec.load(spec).to_dict()
+
+
+def _latency_hardware(hw_spec, baseline, preset):
+    """The chip of the SNN's analytic latency: --hw, else the baseline's first twin preset,
+    else the cost table's own preset, else None (no chip: latency not modelled)."""
+    from snncompile.energy.table import hardware_preset
+
+    if hw_spec:
+        return _hardware_dict(hw_spec)
+    name = baseline.twin_presets[0] if baseline.twin_presets else hardware_preset(preset)
+    return None if name is None else _hardware_dict(name)
+
+
+def _curves(graph, report, baseline, comparison, pairs, weight_reads, lm_head):
+    """The ratio-vs-rate curves: the pair in use, then every --pair TABLE:BASELINE[:HW]."""
+    from snncompile.energy.baseline import load_baseline
+    from snncompile.energy.ratio_curve import Side, ratio_curve
+    from snncompile.errors import BaselineError
+
+    sides = []
+    if comparison is not None:
+        hw = None
+        if comparison.latency is not None:
+            hw = _latency_hardware(None, baseline, report.table.path)
+        sides.append(Side(report.table, baseline, hw, comparison.method))
+    for spec in pairs:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise click.UsageError(f"--pair {spec!r}: give TABLE:BASELINE or TABLE:BASELINE:HW")
+        b = load_baseline(parts[1])
+        hw = _hardware_dict(parts[2]) if len(parts) == 3 else _latency_hardware(None, b, parts[0])
+        sides.append(Side(cost_table(parts[0], hw), b, hw))
+    if not sides:
+        raise BaselineError("--rate-png needs a pair of sides: the table's dense twin, "
+                            "--baseline or --pair")
+    rates = [0.5 * i / 40 for i in range(41)]
+    return [ratio_curve(graph, s, rates, lm_head=lm_head, weight_reads=weight_reads)
+            for s in sides]
 
 
 def cost_table(name_or_path, hardware=None):
@@ -160,7 +274,7 @@ def _analytic(config_spec, model_path, fire_rate, mean_spikes, rates_from, lm_he
     counters = analytic_counters(graph, rate=fire_rate, mean_spikes=mean_spikes, rates=rates,
                                  lm_head=True if lm_head is None else lm_head,
                                  weight_reads=weight_reads, tokens=tokens, meta=meta)
-    return counters, table
+    return counters, table, graph
 
 
 def _measured(sim_path, preset, lm_head, fire_rate, mean_spikes, rates_from, D):

@@ -30,14 +30,17 @@ def show(file: str | None, json_out: str | None, toml_out: str | None) -> None:
     from rich.table import Table
 
     from snncompile.atomic import check_outputs
-    from snncompile.backends.accum.hardware import HardwareSpec
+    from snncompile.backends.accum.hardware import HardwareSpec, field_sources
 
     check_outputs([json_out, toml_out], [file])
     spec = HardwareSpec.load(file)
+    sources = field_sources(file)
     if json_out is not None and toml_out is not None:
         raise click.UsageError("give one of --json and --toml")
     if json_out is not None:
-        emit_json({"format": HW_FORMAT, "hardware": spec.to_dict()}, json_out)
+        emit_json({"format": HW_FORMAT, "hardware": spec.to_dict(),
+                   "sources": [{"field": k, "source": v} for k, v in sources.items()]},
+                  json_out)
         return
     if toml_out is not None:
         text = f"# snncompile hardware description ({HW_FORMAT})\n" + spec.to_toml()
@@ -50,11 +53,16 @@ def show(file: str | None, json_out: str | None, toml_out: str | None) -> None:
         return
     table = Table(title=f"{escape(spec.name)}: {spec.cores} cores ({spec.mesh[0]}x{spec.mesh[1]} mesh), "
                         f"{spec.ac_lanes * spec.clock_hz * spec.cores:.3g} AC/s peak")
-    table.add_column("field")
+    table.add_column("field", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_column("meaning")
+    if sources:
+        table.add_column("source (the file's comment)")
     for key, value, doc in spec.describe():
-        table.add_row(key, escape(value), escape(doc))
+        row = [key, escape(value), escape(doc)]
+        if sources:
+            row.append(escape(sources.get(key, "(default)")))
+        table.add_row(*row)
     Console().print(table)
 
 

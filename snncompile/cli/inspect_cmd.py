@@ -30,8 +30,8 @@ def layer_rows(graph, fire_rate: float) -> list[dict[str, Any]]:
         if n.op.emits_spikes:
             D = n.op.D
         elif n.op.spike_inputs():
-            src = graph.spike_source(n.name)
-            D = src.op.D
+            v = n.inputs[n.op.spike_inputs()[0]]  # a network's input: spike counts, level 1
+            D = 1 if v in graph.inputs else graph.spike_source(n.name).op.D
             d_in = shapes[n.inputs[n.op.spike_inputs()[0]]][0]
             spike_sum = spike_sum_at_rate(d_in, D, fire_rate)
         c = n.op.counts(spike_sum)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from snncompile.cli.jsonout import emit_json, json_option, to_stdout
+from snncompile.cli.params import tokenizer_option
 
 
 @click.command()
@@ -24,9 +25,12 @@ from snncompile.cli.jsonout import emit_json, json_option, to_stdout
 @click.option("--png/--no-png", default=True, show_default=True, help="Write sweep.png.")
 @click.option("--max-rows", type=click.IntRange(min=1), default=60, show_default=True,
               help="Rows of the terminal table.")
+@tokenizer_option("Tokenizer of the workload prompt (overrides workload.tokenizer): a "
+                  "tokenizer.json, a folder holding one, or 'bytes' [default: the one the "
+                  "model carries, else bytes].")
 def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | None,
           dask_local: int | None, plan: bool, json_out: str | None, png: bool,
-          max_rows: int) -> None:
+          max_rows: int, tokenizer: str | None = None) -> None:
     """Run the cartesian product of SPEC's axes (hardware fields, mapping choices): lower,
     simulate the prompt and price every point with each cost table; tabulate, plot and mark
     the energy-vs-latency Pareto front. A point that does not fit is recorded, not fatal."""
@@ -38,8 +42,13 @@ def sweep(spec_path: str, output: str | None, workers: int, scheduler: str | Non
     from snncompile.sweep import load_spec, make_executor, run_sweep, write_outputs
     from snncompile.sweep.report import render
 
-    check_outputs([output, json_out], [spec_path])
+    check_outputs([output, json_out], [spec_path, tokenizer])
     spec = load_spec(spec_path)
+    if tokenizer is not None:
+        import dataclasses
+        spec = dataclasses.replace(spec, tokenizer=tokenizer)
+    from snncompile.sweep.runner import spec_tokenizer
+    spec_tokenizer(spec)  # a tokenizer that does not fit the model fails before any point
     console = Console(stderr=to_stdout(json_out))
     if plan:
         _print_plan(spec, console)

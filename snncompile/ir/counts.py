@@ -9,7 +9,10 @@
   spikes                      spike events emitted (sum |s| in the D-micro-step form; non-zero
                               levels when each level travels as one graded event)
   input_spikes                sum |s| consumed by an op with spike inputs
-  neuron_updates              spike-neuron state updates
+  neuron_updates              spike-neuron state updates (time-stepped neurons: the active
+                              ones, whose state changed or that received input)
+  neuron_accesses             neuron state reads of a time-stepped core: every mapped neuron,
+                              every step (0 where a model does not count them)
   weight_bytes_read           parameter bytes read (weight SRAM of spiked ops, per event)
   state_bytes_read / _written accumulator, neuron, conv and SSM state traffic
   dense_weight_bytes_read     the dense model's parameter reads (None: unknown)
@@ -42,6 +45,7 @@ class Counts:
     spikes: Number = 0
     input_spikes: Number = 0
     neuron_updates: Number = 0
+    neuron_accesses: Number = 0
     weight_bytes_read: Number = 0
     state_bytes_read: Number = 0
     state_bytes_written: Number = 0

@@ -4,14 +4,17 @@ Used by the serialization round-trip test, the reference-semantics tests and bac
 conformance suites: `example_graphs()` -> {name: Graph}; `covered_op_types()` says which ops
 they exercise, so a test fails when an op is added to `OPS` without an example here.
 Every graph starts from a token (vocab 16) and has deterministic weights (numpy seed 0).
+The neuron ops (LIF, IF, CubaLIF) appear here driven by the embedding, one token per step;
+`lif_network(weights, neuron)` builds a time-stepped spiking network (a spike-vector input).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from snncompile.errors import IRError
 from snncompile.ir import ops
 from snncompile.ir.graph import Graph, Node
 
@@ -155,6 +158,14 @@ def _lm_head() -> Graph:
     return g.graph([y])
 
 
+def _neuron(op: ops.Op) -> Callable[[], Graph]:
+    def build() -> Graph:
+        g = _G(op.d, scale=0.8)
+        s, v = g.add("neuron", op, ["embedding"], ["s", "v"])
+        return g.graph([s, v])
+    return build
+
+
 EXAMPLES: dict[str, Callable[[], Graph]] = {
     "embedding": _embedding,
     "rmsnorm": _rmsnorm,
@@ -171,7 +182,14 @@ EXAMPLES: dict[str, Callable[[], Graph]] = {
     "gated_rmsnorm": _gated_norm,
     "add": _add,
     "lm_head": _lm_head,
+    "lif": _neuron(ops.LIF(d=8, threshold=0.5, dv=700, refractory=1, quant_bits=6, delay=1)),
+    "if_subtract": _neuron(ops.IF(d=8, threshold=0.75, reset="subtract", bias=0.125)),
+    "cubalif": _neuron(ops.CubaLIF(d=8, threshold=0.6, du=1024, dv=300, quant_bits=8)),
 }
+# the ops of networks imported from NIR (snncompile/ir/nir_ops.py)
+from snncompile.ir.nir_examples import NIR_EXAMPLES  # noqa: E402
+
+EXAMPLES.update(NIR_EXAMPLES)
 
 
 def example_graphs() -> dict[str, Graph]:
@@ -182,3 +200,80 @@ def example_graphs() -> dict[str, Graph]:
 def covered_op_types() -> set[str]:
     """The op types the examples use."""
     return {n.op_type for g in example_graphs().values() for n in g.nodes}
+
+
+# -- time-stepped networks ---------------------------------------------------------------------
+_NEURON_KINDS = {"lif": "LIF", "if": "IF", "cubalif": "CubaLIF"}
+_NEURON_DEFAULTS = {"reset": "zero", "refractory": 0, "bias": 0.0, "quant_bits": 6, "delay": 1,
+                    "fixed_point": False}
+_OUTPUTS = {"spikes": ("s",), "v": ("v",), "both": ("s", "v")}
+
+
+def _neuron_op(spec: Mapping[str, Any], d: int, layer: int) -> ops.Op:
+    """The neuron op of one layer from its dict (kind + the op's attributes but d)."""
+    where = f"lif_network: layer {layer} neuron"
+    if not isinstance(spec, Mapping):
+        raise IRError(f"{where} must be a dict, got {type(spec).__name__}")
+    kind = spec.get("kind")
+    if kind not in _NEURON_KINDS:
+        raise IRError(f"{where}.kind must be one of {sorted(_NEURON_KINDS)}, got {kind!r}")
+    attrs = {**_NEURON_DEFAULTS, **{k: v for k, v in spec.items() if k != "kind"}, "d": d}
+    if isinstance(attrs["bias"], int) and not isinstance(attrs["bias"], bool):
+        attrs["bias"] = float(attrs["bias"])
+    try:
+        return ops.make_op(_NEURON_KINDS[kind], attrs)
+    except IRError as exc:
+        raise IRError(f"{where}: {exc}") from None
+
+
+def lif_network(weights: Sequence[np.ndarray], neuron: Mapping[str, Any] | Sequence[Mapping],
+                output: str = "spikes", source: str = "snncompile",
+                dt: float | None = None) -> Graph:
+    """A time-stepped spiking network: input "spikes" (n_in,) -> per layer i a synapse
+    "layers.{i}.synapse" (SpikedLinear: int8 weights (d_out, d_in) with weight_bits 8,
+    weight_scale ones and input_scale 1, so currents are integers; float weights give
+    weight_bits 0) and a neuron "layers.{i}.neuron" (LIF / IF / CubaLIF from `neuron`, one
+    dict for every layer or a list of one per layer: kind "lif" | "if" | "cubalif", the op's
+    attributes; defaults reset "zero", refractory 0, bias 0.0, quant_bits 6, delay 1,
+    fixed_point False). Outputs: the last layer's spikes "layers.{L-1}.s", potential
+    "layers.{L-1}.v" or both (`output`). metadata {"network": {"inputs", "dt", "source"}}."""
+    if not weights:
+        raise IRError("lif_network: weights is empty (one matrix per layer)")
+    if output not in _OUTPUTS:
+        raise IRError(f"lif_network: output must be one of {sorted(_OUTPUTS)}, got {output!r}")
+    specs = [neuron] * len(weights) if isinstance(neuron, Mapping) else list(neuron)
+    if len(specs) != len(weights):
+        raise IRError(f"lif_network: {len(specs)} neuron dicts for {len(weights)} layers")
+    nodes: list[Node] = []
+    params: dict[str, np.ndarray] = {}
+    prev = "spikes"
+    n_in = None
+    for i, W in enumerate(weights):
+        W = np.asarray(W)
+        if W.ndim != 2 or W.dtype.name not in ("int8", "float32", "float64"):
+            raise IRError(f"lif_network: weights[{i}] must be a 2-D int8 (or float) array, "
+                          f"got shape {W.shape} dtype {W.dtype}")
+        d_out, d_in = W.shape
+        if n_in is None:
+            n_in = d_in
+        elif d_in != nodes[-1].op.d:
+            raise IRError(f"lif_network: weights[{i}] has {d_in} columns, layer {i - 1} "
+                          f"has {nodes[-1].op.d} neurons")
+        q8 = W.dtype == np.int8
+        params[f"layers.{i}.weight"] = W.copy()
+        syn = {"weight": f"layers.{i}.weight"}
+        if q8:
+            params[f"layers.{i}.weight_scale"] = np.ones(d_out, np.float32)
+            syn["weight_scale"] = f"layers.{i}.weight_scale"
+        nodes.append(Node(f"layers.{i}.synapse",
+                          ops.SpikedLinear(d_in=d_in, d_out=d_out, input_scale=1.0,
+                                           weight_bits=8 if q8 else 0),
+                          (prev,), (f"layers.{i}.x",), syn))
+        nodes.append(Node(f"layers.{i}.neuron", _neuron_op(specs[i], d_out, i),
+                          (f"layers.{i}.x",), (f"layers.{i}.s", f"layers.{i}.v")))
+        prev = f"layers.{i}.s"
+    last = len(weights) - 1
+    g = Graph(nodes, params, ("spikes",), tuple(f"layers.{last}.{v}" for v in _OUTPUTS[output]),
+              {"network": {"inputs": int(n_in), "dt": dt, "source": source}})
+    g.verify()
+    return g

@@ -2,7 +2,9 @@
 
 A graph computes one decoding step (batch 1). Values are named; every value is defined once,
 by a graph input or by exactly one earlier node (nodes are stored in execution order).
-Graph inputs are token ids (int64 scalars). `Node.params` maps an op's parameter role
+Graph inputs are token ids (int64 scalars), or, for a time-stepped network
+(`metadata["network"]`), one spike vector (spike counts per step, shape (n_in,)); a network
+graph computes one time step. `Node.params` maps an op's parameter role
 ("weight", "bias", ...) to a parameter name of `Graph.params`; two nodes may share one
 parameter (the tied LM head references the embedding's weight).
 
@@ -62,6 +64,8 @@ class Graph:
     """nodes (execution order), params {name: array}, inputs/outputs (value names), metadata.
 
     `metadata["config"]` holds the model config (`SpikingMambaConfig.to_mamba_ssm_dict()`);
+    a time-stepped network has `metadata["network"]` = {"inputs": n_in, "dt": seconds or
+    null, "source": str} instead, and its one input is a spike vector (`input_specs`);
     metadata must be JSON-serializable.
     """
 
@@ -88,6 +92,22 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    @property
+    def is_network(self) -> bool:
+        """True for a time-stepped spiking network (`metadata["network"]`)."""
+        return isinstance(self.metadata, dict) and "network" in self.metadata
+
+    def input_specs(self) -> dict[str, tuple[str, Shape]]:
+        """Graph input -> (kind, shape): token ids are ("token", ()); a network's one input
+        is ("spike", (n_in,)), n_in = metadata["network"]["inputs"]."""
+        if self.is_network:
+            n_in = verify_network(self.metadata["network"])
+            if len(self.inputs) != 1:
+                raise IRError(f"a network graph has one input (the spike vector), "
+                              f"got {len(self.inputs)}: {list(self.inputs)}")
+            return {self.inputs[0]: ("spike", (n_in,))}
+        return {v: ("token", ()) for v in self.inputs}
 
     def producers(self) -> dict[str, Node]:
         """Value name -> the node that defines it (graph inputs are absent)."""
@@ -164,7 +184,7 @@ class Graph:
     # -- checks ----------------------------------------------------------------------------
     def value_shapes(self) -> dict[str, Shape]:
         """Every value's shape, inferred node by node (raises IRError naming the node)."""
-        shapes: dict[str, Shape] = {v: () for v in self.inputs}
+        shapes: dict[str, Shape] = {v: s for v, (_k, s) in self.input_specs().items()}
         for n in self.nodes:
             try:
                 missing = [v for v in n.inputs if v not in shapes]
@@ -187,7 +207,9 @@ class Graph:
         """
         if not self.inputs:
             raise IRError("graph has no inputs")
-        kinds: dict[str, str] = {v: "token" for v in self.inputs}
+        if not isinstance(self.metadata, dict):
+            raise IRError(f"graph metadata must be an object, got {type(self.metadata).__name__}")
+        kinds: dict[str, str] = {v: k for v, (k, _s) in self.input_specs().items()}
         names: set[str] = set()
         for n in self.nodes:
             where = f"node {n.name!r} ({n.op_type})"
@@ -330,14 +352,40 @@ def _check_fields(where: str, d: dict, schema: Mapping[str, str]) -> None:
             raise IRError(f"graph metadata: {where}.{key} must be {want}, got {d[key]!r:.80}")
 
 
+_NETWORK_SCHEMA: dict[str, tuple[str, bool]] = {
+    "inputs": ("int+", True), "dt": ("float|null", False), "source": ("str", False),
+}
+
+
+def verify_network(net: Any) -> int:
+    """Check `metadata["network"]` (`_NETWORK_SCHEMA`: inputs a positive int, dt a positive
+    number of seconds or null, source a string); returns n_in. IRError naming the field."""
+    if not isinstance(net, dict):
+        raise IRError(f"graph metadata: network must be an object, got {type(net).__name__}")
+    for key, (_typ, required) in _NETWORK_SCHEMA.items():
+        if required and key not in net:
+            raise IRError(f"graph metadata: network.{key} is missing")
+    _check_fields("network", net, {k: t for k, (t, _r) in _NETWORK_SCHEMA.items()})
+    if net.get("dt") is not None and not net["dt"] > 0:
+        raise IRError(f"graph metadata: network.dt must be positive or null, got {net['dt']!r}")
+    return int(net["inputs"])
+
+
 def verify_metadata(metadata: Any, vocabs: list[int] = ()) -> None:
-    """IRError naming the field when `metadata` does not fit the schema: an object whose
+    """IRError naming the field when `metadata` does not fit the schema: an object with at
+    most one of `config` and `network` (a time-stepped network: `verify_network`); an
     optional `config` is a model config (`_CONFIG_SCHEMA`: d_model, n_layer and vocab_size
     positive ints, the known fields of the right type) with vocab_size at most the smallest
     vocabulary among the graph's ops (`vocabs`: the Embedding / LM head `vocab`), so that no
     executor meets a config it cannot use."""
     if not isinstance(metadata, dict):
         raise IRError(f"graph metadata must be an object, got {type(metadata).__name__}")
+    if "config" in metadata and "network" in metadata:
+        raise IRError("graph metadata: has both config (a token model) and network "
+                      "(a time-stepped network); a graph is one or the other")
+    if "network" in metadata:
+        verify_network(metadata["network"])
+        return
     if "config" not in metadata:
         return
     cfg = metadata["config"]

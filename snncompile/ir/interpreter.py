@@ -18,8 +18,12 @@ Counting is the walk's too: `count(node, ins, outs)` gives the node's `Counts` f
 own accounting (`Op.counts` at the measured spike sum of its spike inputs; spikes and neuron
 updates for neurons). An executor that counts by other means (the simulator) turns it off.
 
-Subclasses provide the value type: `zeros(shape)`, `token_value(token)`, `abs_sum(x)` and
-`argmax(logits)`.
+Subclasses provide the value type: `zeros(shape)`, `token_value(token)`,
+`spike_value(counts)`, `abs_sum(x)` and `argmax(logits)`.
+
+Time-stepped networks (`Graph.is_network`: one spike-vector input) run with
+`run_steps(x)`: x (T, n_in) integer spike counts, one row per step, through the same walk;
+each graph output is stacked over the T steps and the counts are summed (`tokens` = T).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from snncompile.errors import IRError, SimulationError, SnnCompileError
 from snncompile.ir.counts import Counts, NodeCounts, RunCounts
@@ -41,6 +47,43 @@ class GenerateResult:
     tokens: list[int]
     counters: RunCounts
     logits: list[Any]
+
+
+@dataclass
+class StepResult:
+    """Output of `run_steps`: per graph output an array (T, ...) of its values over the T
+    steps (spikes int64, potentials float64), the counts summed over the steps (tokens = T)
+    and the final state."""
+
+    outputs: list[np.ndarray]
+    counters: RunCounts
+    state: dict[str, dict[str, Any]]
+
+
+def check_spike_steps(x: Any, n_in: int) -> np.ndarray:
+    """x as an int64 array (T, n_in) of spike counts per step; SimulationError (one line)
+    when it is not 2-D, has the wrong width, holds a non-integer, negative or non-finite
+    value."""
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise SimulationError(f"spike input must be 2-D (T steps, {n_in} inputs), "
+                              f"got shape {a.shape}")
+    if a.shape[1] != n_in:
+        raise SimulationError(f"spike input has {a.shape[1]} columns, the network has "
+                              f"{n_in} inputs")
+    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
+        raise SimulationError(f"spike input must hold integers, got dtype {a.dtype}")
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all() or (a != np.trunc(a)).any():
+            raise SimulationError("spike input holds a non-integer value")
+        if a.size and np.abs(a).max() >= 2.0 ** 62:
+            raise SimulationError("spike input holds a value too large for int64")
+    if a.dtype.kind == "u" and a.size and a.max() >= 2 ** 63:
+        raise SimulationError("spike input holds a value too large for int64")
+    a = a.astype(np.int64)
+    if a.size and a.min() < 0:
+        raise SimulationError(f"spike input holds a negative count ({int(a.min())})")
+    return a
 
 
 class Interpreter:
@@ -60,6 +103,7 @@ class Interpreter:
             plan.append((n, fn, n.op.spike_inputs(), n.op.emits_spikes))
         self._plan = plan
         self._extra: dict[str, Any] | None = None
+        self._last: list[Any] = []
         self.values: dict[str, Any] | None = None
         cfg = graph.metadata.get("config") or {}
         self.vocab_size = int(cfg.get("vocab_size", 0)) or None if isinstance(cfg, dict) else None
@@ -70,6 +114,14 @@ class Interpreter:
 
     def token_value(self, token: int) -> Any:
         return int(token)
+
+    def spike_value(self, counts: np.ndarray) -> Any:
+        """One step's spike-count vector (int64 NumPy) as a value of this executor."""
+        return counts
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A value of this executor as a NumPy array (for `run_steps`)."""
+        return np.asarray(x)
 
     def abs_sum(self, x: Any) -> int:
         raise NotImplementedError
@@ -98,7 +150,14 @@ class Interpreter:
             token = operator.index(token)
         except TypeError:
             raise SimulationError(f"token must be an int, got {type(token).__name__}") from None
-        values: dict[str, Any] = {self.graph.inputs[0]: self.token_value(token)}
+        if self.graph.is_network:
+            raise SimulationError("this graph is a time-stepped network: it takes spike "
+                                  "vectors (run_steps), not tokens")
+        return self._walk(self.token_value(token), state, keep_values)
+
+    def _walk(self, value: Any, state: dict[str, dict[str, Any]], keep_values: bool
+              ) -> tuple[Any, list[Counts] | None]:
+        values: dict[str, Any] = {self.graph.inputs[0]: value}
         self._extra = {} if keep_values else None
         counts: list[Counts] | None = [] if self.counting else None
         for node, fn, spike_in, emits in self._plan:
@@ -116,10 +175,35 @@ class Interpreter:
         if keep_values:
             self.values = {**values, **self._extra}
         self._extra = None
-        out = values[self.graph.outputs[0]]
-        if not self.all_finite(out):
+        self._last = [values[v] for v in self.graph.outputs]
+        out = self._last[0]
+        if not all(self.all_finite(values[v]) for v in self.graph.outputs):
             self._non_finite(values)
         return out, counts
+
+    def run_steps(self, x: Any, state: dict[str, dict[str, Any]] | None = None
+                  ) -> StepResult:
+        """Run a time-stepped network (`Graph.is_network`) over x (T, n_in), integer spike
+        counts per step (`check_spike_steps`): every graph output stacked over the T steps,
+        the counts summed over them (tokens = T), the final state (module docstring)."""
+        if not self.graph.is_network:
+            raise SimulationError("run_steps needs a time-stepped network (metadata "
+                                  "'network', a spike-vector input); this graph takes tokens")
+        (_kind, (n_in,)), = self.graph.input_specs().values()
+        steps = check_spike_steps(x, n_in)
+        state = self.init_state() if state is None else state
+        outs: list[list[np.ndarray]] = [[] for _ in self.graph.outputs]
+        sums: list[Counts] | None = None
+        for row in steps:
+            _out, counts = self._walk(self.spike_value(row), state, False)
+            for acc, v in zip(outs, self._last):
+                acc.append(self.to_numpy(v))
+            if counts is not None:
+                sums = counts if sums is None else [a + b for a, b in zip(sums, counts)]
+        arrays = [np.stack(a) if a else self._empty_output(v)
+                  for a, v in zip(outs, self.graph.outputs)]
+        per_node = sums if sums is not None else [Counts()] * len(self._plan)
+        return StepResult(arrays, self.run_counts(per_node, tokens=len(steps)), state)
 
     def all_finite(self, x: Any) -> bool:
         """True when every element of value `x` is finite (integer values always are)."""
@@ -147,7 +231,8 @@ class Interpreter:
         if emits:
             kinds = op.output_kinds()
             c = c.replace(spikes=sum(self.abs_sum(o) for o, k in zip(outs, kinds) if k == "spike"),
-                          neuron_updates=op.neuron_updates())
+                          neuron_updates=op.neuron_updates(),
+                          neuron_accesses=op.neuron_updates())
         return c
 
     def run_counts(self, per_node: list[Counts], tokens: int = 1) -> RunCounts:
@@ -175,6 +260,12 @@ class Interpreter:
                 sums = counts if sums is None else [a + b for a, b in zip(sums, counts)]
         per_node = sums if sums is not None else [Counts()] * len(self._plan)
         return out, self.run_counts(per_node, tokens=len(out)), state
+
+    def _empty_output(self, value: str) -> np.ndarray:
+        """The (0, ...) array of a graph output over zero steps (int64 for spikes)."""
+        kinds = {v: k for n in self.graph.nodes for v, k in zip(n.outputs, n.op.output_kinds())}
+        dtype = np.int64 if kinds[value] == "spike" else np.float64
+        return np.zeros((0, *self.graph.value_shapes()[value]), dtype)
 
     def pick(self, logits: Any, temperature: float, seed: int | None, k: int) -> int:
         """The next token: greedy at temperature 0 (over the real vocabulary)."""

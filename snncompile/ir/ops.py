@@ -600,9 +600,14 @@ class LMHead(Op):
         return Counts(macs=n, dense_macs=n)
 
 
+# the stateful neuron ops of time-stepped networks live in their own module (they subclass Op)
+from snncompile.ir.neuron_ops import IF, LIF, CubaLIF  # noqa: E402
+# the ops of networks imported from NIR (per-neuron parameters, recurrence): docs/nir.md
+from snncompile.ir.nir_ops import NIR_OPS  # noqa: E402
+
 OPS: dict[str, type[Op]] = {cls.op_type: cls for cls in (
     Embedding, RMSNorm, SpikeEncode, SpikedLinear, Linear, Split, CausalConv1d, SiLU,
-    Softplus, SSMScan, Gate, GatedRMSNorm, Add, LMHead)}
+    Softplus, SSMScan, Gate, GatedRMSNorm, Add, LMHead, LIF, IF, CubaLIF, *NIR_OPS)}
 
 
 def make_op(op_type: str, attributes: dict[str, Any]) -> Op:

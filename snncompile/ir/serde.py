@@ -4,7 +4,8 @@ Layout of the ModelProto:
   opset_import       {"ai.snncompile": OPSET_VERSION}; every node is in that domain
   metadata_props     snncompile.format_version = FORMAT_VERSION,
                      snncompile.metadata = JSON of Graph.metadata (the model config)
-  graph.input        the token ids (INT64 scalars); graph.output the logits
+  graph.input        the token ids (INT64 scalars), or a network's spike vector (INT64,
+                     (n_in,)); graph.output the logits (or a network's spikes / potentials)
   graph.node         one NodeProto per IR node, in execution order: inputs = the op's value
                      inputs, then its parameter names in the op's role order
                      (`Op.param_shapes()`); attributes = the op's fields (float -> 0-d DOUBLE
@@ -86,7 +87,7 @@ def to_model_proto(graph: Graph, external: dict[str, tuple[str, int, int]] | Non
     from snncompile import __version__
     graph.verify()
     shapes = graph.value_shapes()
-    kinds: dict[str, str] = {v: "token" for v in graph.inputs}
+    kinds: dict[str, str] = {v: k for v, (k, _s) in graph.input_specs().items()}
     nodes = []
     for n in graph.nodes:
         types = n.op.attribute_types()
@@ -280,7 +281,7 @@ def from_model_proto(model, folder: Path | None = None, mmap: bool = True) -> Gr
     inputs = tuple(v.name for v in g.input if v.name not in params)
     for v in g.input:
         if v.name in inputs and v.type.tensor_type.elem_type != onnx.TensorProto.INT64:
-            raise IRError(f"graph input {v.name!r} must be INT64 token ids")
+            raise IRError(f"graph input {v.name!r} must be INT64 (token ids or spike counts)")
     nodes = []
     for i, p in enumerate(g.node):
         name = p.name or f"#{i}"

@@ -1,7 +1,8 @@
 """SpikingMamba in PyTorch: config, neurons, SGC, the Mamba2 mixer, the LM and its checkpoints.
 
 Import the pieces from their modules (`snncompile.models.lm`, `.mamba2`, `.neurons`, `.sgc`,
-`.checkpoint`, `.config`); the names below are re-exported for convenience.
+`.checkpoint`, `.sidecar`, `.kernels`, `.config`); the names below are re-exported for
+convenience.
 """
 
 import importlib
@@ -13,6 +14,7 @@ _EXPORTS = {
     "LMState": "lm", "SpikingMambaLM": "lm", "Mamba2": "mamba2", "Mamba2State": "mamba2",
     "SpikeNeuron": "neurons", "SpikeStats": "neurons", "calibrate_theta": "neurons",
     "microsteps": "neurons", "record_spikes": "neurons", "SGC": "sgc",
+    "Kernels": "kernels", "select_kernels": "kernels", "use_kernels": "kernels",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,10 +1,18 @@
 """Checkpoints in the mamba_ssm format (`MambaLMHeadModel.save_pretrained` / `from_pretrained`).
 
 A checkpoint is a folder:
-  config.json          `SpikingMambaConfig.to_mamba_ssm_dict()` (a dense model's file is what
-                       mamba_ssm writes; a student adds a "spiking" section)
+  config.json          `SpikingMambaConfig.to_mamba_ssm_dict()` without its "spiking" section:
+                       exactly what mamba_ssm writes, for a dense teacher and a student alike
   pytorch_model.bin    torch.save(state_dict)   (what mamba_ssm reads and writes), or
   model.safetensors    the same tensors in safetensors (preferred on load when both exist)
+A student (spiking) adds the sidecar of `snncompile.models.sidecar`:
+  spiking.json         the neuron configuration (`SpikingMambaConfig.spiking_section()`)
+  spiking.safetensors  the neuron thresholds; the weights file then holds only the dense
+                       model's tensors, so `MambaLMHeadModel.from_pretrained(folder)` loads the
+                       dense Mamba2 underneath the student (from a .bin: mamba_ssm 2.3.2 reads
+                       no safetensors).
+The older student layout (config.json with a "spiking" section, thresholds inside the weights
+file; `save_checkpoint(..., sidecar=False)`) still loads.
 
 Keys are upstream's: backbone.embedding.weight, backbone.layers.{i}.norm.weight,
 backbone.layers.{i}.mixer.{in_proj.weight, conv1d.weight, conv1d.bias, dt_bias, A_log, D,
@@ -32,6 +40,8 @@ from snncompile.atomic import atomic_path
 from snncompile.errors import CheckpointError, ConfigError
 from snncompile.models.config import SpikingMambaConfig
 from snncompile.models.lm import SpikingMambaLM
+from snncompile.models.sidecar import (SPIKING_JSON, SPIKING_WEIGHTS, has_sidecar,
+                                       is_sidecar_key, read_spiking_json, spiking_json)
 
 CONFIG_FILE = "config.json"
 BIN_FILE = "pytorch_model.bin"
@@ -40,26 +50,43 @@ FORMATS = ("bin", "safetensors")
 _REQUIRED_CONFIG_KEYS = ("d_model", "n_layer", "vocab_size", "ssm_cfg")
 
 
-def save_checkpoint(model: SpikingMambaLM, folder: str | os.PathLike, format: str = "bin") -> Path:
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+    # tied weights share storage, which safetensors refuses: store independent copies
+    save_file({k: v.contiguous().clone() for k, v in state.items()}, str(path),
+              metadata={"format": "pt"})
+
+
+def save_checkpoint(model: SpikingMambaLM, folder: str | os.PathLike, format: str = "bin",
+                    sidecar: bool = True) -> Path:
     """Write `model` to `folder` (replaced as a whole, atomically).
 
-    format: 'bin' (pytorch_model.bin, what mamba_ssm reads) or 'safetensors'."""
+    format: 'bin' (pytorch_model.bin, what mamba_ssm reads) or 'safetensors'.
+    sidecar: a student's neuron configuration and thresholds go to spiking.json and
+    spiking.safetensors, config.json and the weights file stay mamba_ssm's (module docstring);
+    False writes the older single-file layout. A dense model has no sidecar either way."""
     if format not in FORMATS:
         raise ConfigError(f"checkpoint format must be one of {FORMATS}, got {format!r}")
     if not isinstance(model, SpikingMambaLM):
         raise ConfigError(f"save_checkpoint needs a SpikingMambaLM, got {type(model).__name__}")
     folder = Path(folder)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    config = model.config.to_mamba_ssm_dict()
+    neurons: dict[str, torch.Tensor] = {}
+    if sidecar and model.config.spiking:
+        config.pop("spiking")
+        neurons = {k: v for k, v in state.items() if is_sidecar_key(k)}
+        state = {k: v for k, v in state.items() if not is_sidecar_key(k)}
     with atomic_path(folder, directory=True) as tmp:
-        config_json = json.dumps(model.config.to_mamba_ssm_dict(), indent=2) + "\n"
-        (tmp / CONFIG_FILE).write_text(config_json)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         if format == "bin":
             torch.save(state, tmp / BIN_FILE)
         else:
-            from safetensors.torch import save_file
-            # tied weights share storage, which safetensors refuses: store independent copies
-            save_file({k: v.contiguous().clone() for k, v in state.items()},
-                      str(tmp / SAFETENSORS_FILE), metadata={"format": "pt"})
+            _save_safetensors(state, tmp / SAFETENSORS_FILE)
+        if sidecar and model.config.spiking:
+            _save_safetensors(neurons, tmp / SPIKING_WEIGHTS)
+            body = spiking_json(model.config.spiking_section())
+            (tmp / SPIKING_JSON).write_text(json.dumps(body, indent=2) + "\n")
     return folder
 
 
@@ -91,6 +118,11 @@ def load_config(folder: str | os.PathLike) -> SpikingMambaConfig:
         raise ConfigError(f"{path}: not a mamba_ssm config, missing {missing}")
     if not isinstance(data["ssm_cfg"], dict):
         raise ConfigError(f"{path}: ssm_cfg must be an object")
+    if has_sidecar(path.parent):
+        if "spiking" in data:
+            raise CheckpointError(f"{path.parent}: both config.json and {SPIKING_JSON} carry a "
+                                  "spiking section; keep one")
+        data = dict(data, spiking=read_spiking_json(path.parent))
     try:
         return SpikingMambaConfig.from_mamba_ssm_dict(data)
     except ConfigError as exc:
@@ -125,7 +157,8 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 
 
 def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The raw tensors of a checkpoint folder (model.safetensors, else pytorch_model.bin)."""
+    """The raw tensors of a checkpoint folder (model.safetensors, else pytorch_model.bin), with a
+    student's sidecar thresholds (spiking.safetensors) merged in."""
     path = _folder(folder)
     if (path / SAFETENSORS_FILE).is_file():
         file, state = path / SAFETENSORS_FILE, _read_safetensors(path / SAFETENSORS_FILE)
@@ -139,6 +172,20 @@ def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{file}: not a state dict of tensors (entry {bad[0]!r})")
+    if has_sidecar(path):
+        side = path / SPIKING_WEIGHTS
+        if not side.is_file():
+            raise CheckpointError(f"checkpoint {str(path)!r} has {SPIKING_JSON} but no "
+                                  f"{SPIKING_WEIGHTS}")
+        neurons = _read_safetensors(side)
+        foreign = [k for k in neurons if not is_sidecar_key(k)]
+        if foreign:
+            raise CheckpointError(f"{side}: key {foreign[0]!r} is not a neuron parameter")
+        twice = [k for k in neurons if k in state]
+        if twice:
+            raise CheckpointError(f"checkpoint {str(path)!r}: key {twice[0]!r} is both in "
+                                  f"{file.name} and {SPIKING_WEIGHTS}")
+        state = {**state, **neurons}
     return state
 
 

@@ -261,15 +261,7 @@ class SpikingMambaConfig:
             "tie_embeddings": self.tie_embeddings,
         }
         if self.spiking:
-            d["spiking"] = {
-                "neuron": dataclasses.asdict(self.neuron),
-                "layer_neurons": None if self.layer_neurons is None else [
-                    None if n is None else dataclasses.asdict(n) for n in self.layer_neurons],
-                "spiked_projections": list(self.spiked_projections),
-                "sgc": self.sgc,
-                "sgc_mode": self.sgc_mode,
-                "sgc_weight": self.sgc_weight,
-            }
+            d["spiking"] = self.spiking_section()
         # init ranges: written only when not upstream's defaults (keeps the dense file identical
         # to what mamba_ssm writes)
         for k, default in _UPSTREAM_INIT_DEFAULTS.items():
@@ -277,6 +269,19 @@ class SpikingMambaConfig:
             if v != default:
                 d["ssm_cfg"][k] = list(v) if isinstance(v, tuple) else v
         return d
+
+    def spiking_section(self) -> dict[str, Any]:
+        """The spiking options as JSON (the "spiking" section of `to_mamba_ssm_dict`, and the
+        body of a checkpoint's `spiking.json` sidecar)."""
+        return {
+            "neuron": dataclasses.asdict(self.neuron),
+            "layer_neurons": None if self.layer_neurons is None else [
+                None if n is None else dataclasses.asdict(n) for n in self.layer_neurons],
+            "spiked_projections": list(self.spiked_projections),
+            "sgc": self.sgc,
+            "sgc_mode": self.sgc_mode,
+            "sgc_weight": self.sgc_weight,
+        }
 
     @classmethod
     def from_mamba_ssm_dict(cls, d: dict[str, Any]) -> "SpikingMambaConfig":
@@ -371,6 +376,10 @@ def resolve_config(spec: str, base_dir: str | None = None) -> SpikingMambaConfig
         data = json.loads(p.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{p}: not a readable JSON file ({exc})") from None
+    sidecar = p.parent / "spiking.json"   # a student folder's sidecar (models/sidecar.py)
+    if p.name == "config.json" and sidecar.is_file() and isinstance(data, dict):
+        from snncompile.models.sidecar import read_spiking_json
+        data = dict(data, spiking=read_spiking_json(p.parent))
     try:
         return SpikingMambaConfig.from_mamba_ssm_dict(data)
     except ConfigError as exc:

@@ -23,6 +23,9 @@ Two equivalent ways to run the recurrence over a sequence (and `step` for one to
   `ssd_chunked`     the chunked state-space-duality form (training path): quadratic attention-like
                     form inside chunks of T tokens, the recurrence only across chunk boundaries.
   `ssd_sequential`  the plain scan, one token at a time (reference; also the step's equation).
+A mixer (and its gated norm) may call fused kernels instead (`kernels`, None by default;
+snncompile.models.kernels: mamba_ssm's Triton kernels on CUDA) for the chunked scan with the
+D skip and for the gated norm; everything else is this code.
 """
 
 from __future__ import annotations
@@ -77,9 +80,14 @@ class RMSNormGated(nn.Module):
         self.group_size = group_size
         self.norm_before_gate = norm_before_gate
         self.weight = nn.Parameter(torch.ones(d))
+        self.kernels = None   # snncompile.models.kernels.Kernels, or None (this code)
 
     def forward(self, y: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         dtype = y.dtype
+        if self.kernels is not None and self.kernels.gated_norm is not None:
+            return self.kernels.gated_norm(y, self.weight, None, z=z, eps=self.eps,
+                                           group_size=self.group_size,
+                                           norm_before_gate=self.norm_before_gate).to(dtype)
         wide = torch.promote_types(dtype, torch.float32)
         y = y.to(wide)
         if z is not None and not self.norm_before_gate:
@@ -258,6 +266,7 @@ class Mamba2(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, self.d_model, bias=config.bias)   # E -> d
         self.in_proj_neuron = self._neuron("in_proj")
         self.out_proj_neuron = self._neuron("out_proj")
+        self.kernels = None   # snncompile.models.kernels.Kernels, or None (this code)
         self.reset_ssm_parameters()
 
     def _neuron(self, projection: str) -> SpikeNeuron | None:
@@ -319,16 +328,24 @@ class Mamba2(nn.Module):
         B = B.reshape(b, L, self.ngroups, self.d_state)                           # (B,L,G,N)
         C = C.reshape(b, L, self.ngroups, self.d_state)                           # (B,L,G,N)
         dt_raw, dt_bias, D, A_log = _wide(dt, self.dt_bias, self.D, self.A_log)
-        dt = F.softplus(dt_raw + dt_bias)                                         # (B,L,H)
-        A = -torch.exp(A_log)                                                     # (H)
-        h0 = None if state is None else state.ssm.to(x.dtype)
-        if scan == "chunked":
-            y, hT = ssd_chunked(x, dt, A, B, C, self.chunk_size, initial_state=h0)
-        else:
-            y, hT = ssd_sequential(x, dt, A, B, C, initial_state=h0)
-        if state is not None:
-            state.ssm = hT
-        y = y + D[:, None] * x                                                    # D skip
+        kern = self.kernels
+        # the scan runs in >= float32 under autocast too (mixed-precision training)
+        with torch.autocast(x.device.type, enabled=False):
+            A = -torch.exp(A_log)                                                 # (H)
+            if kern is not None and kern.chunk_scan is not None and state is None \
+                    and scan == "chunked":   # fused: softplus(dt + dt_bias), scan, D skip
+                y = kern.chunk_scan(x, dt_raw, A, B, C, self.chunk_size, D=D, dt_bias=dt_bias,
+                                    dt_softplus=True)
+            else:
+                dt = F.softplus(dt_raw + dt_bias)                                 # (B,L,H)
+                h0 = None if state is None else state.ssm.to(x.dtype)
+                if scan == "chunked":
+                    y, hT = ssd_chunked(x, dt, A, B, C, self.chunk_size, initial_state=h0)
+                else:
+                    y, hT = ssd_sequential(x, dt, A, B, C, initial_state=h0)
+                if state is not None:
+                    state.ssm = hT
+                y = y + D[:, None] * x                                            # D skip
         return self._project_out(y.reshape(b, L, self.d_inner).to(u.dtype), z)
 
     # -- one token -----------------------------------------------------------------------------

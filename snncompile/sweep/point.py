@@ -17,7 +17,9 @@ price the counters with every cost table. A pure function of plain data, so any 
                    ...},                                    # totals / tokens
      "energy": {preset: {"per_token": {"snn_j": {ac, mac, neuron, memory, noc, static, total},
                                        "ann_j": {...}},
-                         "ratio": E_ANN / E_SNN, "ratio_basis": ...}}}
+                         "ratio": E_ANN / E_SNN, "ratio_basis": ...}},
+     "quality": {"bytes", "seq_len", "n_bytes", "bpb", "perplexity", "firing_rate"}}
+                                                   # only with the spec's [quality] table
 
 Energies are joules per token (docs/output-formats.md, `snncompile-sweep-results/1`). A point
 whose model does not fit records the `HardwareFitError`
@@ -49,6 +51,8 @@ class PointTask:
     rate: float
     slack: float
     presets: tuple[str, ...]       # cost table names or absolute paths
+    quality_bytes: int = 0         # validation bytes scored per point (0: no quality)
+    quality_seq_len: int = 0
 
 
 def run_point(task: PointTask) -> dict[str, Any]:
@@ -105,6 +109,45 @@ def run_point(task: PointTask) -> dict[str, Any]:
         snn, ann = report.snn.as_dict(), report.ann.as_dict()
         energy[preset] = {"per_token": {"snn_j": {k: snn[k] * 1e-12 / n for k in COMPONENTS},
                                         "ann_j": {k: ann[k] * 1e-12 / n for k in COMPONENTS}},
-                          "ratio": report.ratio, "ratio_basis": report.ratio_basis}
+                          "ratio": report.ratio, "ratio_basis": report.ratio_basis,
+                          "comparison": _twin(report, n)}
     record["energy"] = energy
+    if task.quality_bytes:
+        try:
+            record["quality"] = point_quality(program, task.quality_bytes, task.quality_seq_len)
+        except SimulationError as exc:
+            record.update(status="error", error={"type": type(exc).__name__,
+                                                 "message": f"quality: {exc}"})
     return record
+
+
+def point_quality(program, n_bytes: int, seq_len: int) -> dict[str, Any]:
+    """Bits per byte, token perplexity and firing rate of a point's program on the first
+    `n_bytes` bytes of the bundled validation split, by the simulator (sweep.quality)."""
+    from snncompile.data.corpus import eval_windows, load_split
+    from snncompile.sweep.quality import evaluate_graph
+
+    windows = eval_windows(load_split().val, seq_len, n_bytes).numpy()
+    r = evaluate_graph(program.graph, windows, "simulator", program=program).result
+    return {"bytes": n_bytes, "seq_len": seq_len, "n_bytes": r.n_bytes, "bpb": r.bpb,
+            "perplexity": r.perplexity, "firing_rate": r.mean_rate}
+
+
+def _twin(report, n: int) -> dict[str, Any] | None:
+    """The cost table's dense twin (docs/baselines.md), per token, or None without one."""
+    from snncompile.energy.baseline import compare, load_baseline, twin_of_table
+
+    twin = twin_of_table(report.table.name)
+    if twin is None:
+        return None
+    from snncompile.errors import BaselineError
+    try:
+        cmp = compare(report, load_baseline(twin))
+    except BaselineError as exc:   # e.g. a user's table named like a bundled one
+        return {"baseline": twin, "refused": str(exc)}
+    return {"baseline": twin, "method": cmp.method, "ratio": cmp.ratio,
+            "latency_ratio": cmp.latency_ratio,
+            "per_token": {"snn_j": cmp.snn_energy.total * 1e-12 / n,
+                          "dense_j": cmp.dense_energy.total * 1e-12 / n,
+                          "snn_latency_s": None if cmp.latency is None else cmp.latency.total_s / n,
+                          "dense_latency_s": cmp.dense.time_s / n}}

@@ -1,8 +1,9 @@
 """The sweep's terminal tables (rich), one row per point, axes by their key (`ac_lanes`; the
 full names head results.csv):
 
-  performance   cores used / chip cores, cycles, simulated time (us) and ACs per token;
-                points that do not fit say so
+  performance   cores used / chip cores, cycles, simulated time (us) and ACs per token,
+                and bits per byte when the spec has a [quality] table; points that do not
+                fit say so
   energy        per cost table: SNN energy per token (nJ), E_ANN / E_SNN in brackets, a star
                 on that table's Pareto front (energy vs time per token)
 
@@ -25,18 +26,24 @@ def render(result: SweepResult, console: Any, max_rows: int = 60) -> None:
     shown = result.points[:max_rows]
     perf = _table(result, f"sweep {result.spec['name']}: {len(result.points)} points "
                           f"({_run_text(result.run)})")
-    for col in ("cores", "cyc/tok", "us/tok", "ACs/tok"):
+    quality = "quality" in result.spec
+    cols = ("cores", "cyc/tok", "us/tok", "ACs/tok") + (("bpb",) if quality else ())
+    for col in cols:
         perf.add_column(col, justify="right")
     for p in shown:
         if p["status"] != "ok":
-            cells = [f"[red]{STATUS_TEXT.get(p['status'], p['status'])}[/red]", "-", "-", "-"]
+            cells = [f"[red]{STATUS_TEXT.get(p['status'], p['status'])}[/red]"]
+            cells += ["-"] * (len(cols) - 1)
         else:
             cells = [f"{p['cores_used']}/{p['cores']}", si(p["per_token"]["cycles"]),
                      si(p["per_token"]["time_s"] * 1e6), si(p["per_token"]["acs"])]
+            if quality:
+                cells.append(f"{p['quality']['bpb']:.4f}")
         perf.add_row(*_axis_cells(result, p), *cells)
     console.print(perf)
 
-    energy = _table(result, "SNN energy per token, nJ (E_ANN / E_SNN); * = Pareto front")
+    energy = _table(result, "SNN energy per token, nJ (E_ANN / E_SNN: the dense model priced "
+                            "with the column's cost table); * = Pareto front")
     for preset in result.presets:
         energy.add_column(preset_label(preset), justify="right")
     for p in shown:

@@ -11,7 +11,8 @@ results.json (format `snncompile-sweep-results/1`, docs/output-formats.md):
 results.csv (`snncompile-sweep-csv/1`): one row per point x cost table (`CSV_FIELDS`, then one
 column per axis after "point"): axis values, the token count, cores used, cycles and time per
 token, ACs and MACs per token, SNN energy per token by component (J), the dense (ANN) energy,
-the ratio E_ANN/E_SNN, Pareto membership, the error of a point that does not fit.
+the ratio E_ANN/E_SNN, Pareto membership, the error of a point that does not fit; with the
+spec's [quality] table, then `QUALITY_FIELDS` (bits per byte, token perplexity, firing rate).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ CSV_FIELDS = (("preset", "status", "tokens", "cores", "cores_used", "cycles_per_
                "noc_hops_per_token")
               + tuple(f"e_snn_{c}_j_per_token" for c in COMPONENTS)
               + ("e_ann_j_per_token", "ratio", "ratio_basis", "pareto", "error"))
+# after CSV_FIELDS, only when the spec has a [quality] table
+QUALITY_FIELDS = ("bpb", "perplexity", "firing_rate")
 
 
 @dataclass
@@ -128,13 +131,16 @@ def csv_rows(result: SweepResult) -> list[dict[str, Any]]:
                            ratio=e["ratio"], ratio_basis=e["ratio_basis"])
                 row.update({f"e_snn_{c}_j_per_token": e["per_token"]["snn_j"][c]
                             for c in COMPONENTS})
+            if "quality" in p:
+                row.update({k: p["quality"][k] for k in QUALITY_FIELDS})
             rows.append(row)
     return rows
 
 
 def to_csv(result: SweepResult) -> str:
     buf = io.StringIO()
-    names = ["point", *result.axis_names, *CSV_FIELDS]
+    names = ["point", *result.axis_names, *CSV_FIELDS,
+             *(QUALITY_FIELDS if "quality" in result.spec else ())]
     w = csv.DictWriter(buf, fieldnames=names, restval="", lineterminator="\n")
     w.writeheader()
     for row in csv_rows(result):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from snncompile.atomic import atomic_path
-from snncompile.data.tokenizer import encode
+from snncompile.data.tokenizer import (ByteTokenizer, Tokenizer, continuation_text,
+                                       onnx_graph_metadata, resolve_tokenizer)
 from snncompile.errors import ConfigError
 from snncompile.sweep.executors import SerialExecutor
 from snncompile.sweep.point import PointTask, run_point
@@ -27,9 +28,23 @@ from snncompile.sweep.spec import SweepSpec, jsonable
 OUTPUT_FILES = ("results.json", "results.csv", "sweep.png")
 
 
+def spec_tokenizer(spec: SweepSpec) -> Tokenizer:
+    """The workload's tokenizer: workload.tokenizer (or `sweep --tokenizer`), else the one an
+    ONNX model carries, else bytes (`resolve_tokenizer`; a config model with random weights
+    and no tokenizer is fed bytes whatever its vocabulary)."""
+    cfg = spec.model.config()
+    if cfg is not None:
+        if spec.tokenizer is None:
+            return ByteTokenizer()
+        return resolve_tokenizer(spec.tokenizer, None, cfg.vocab_size)
+    vocab = (onnx_graph_metadata(spec.model.onnx).get("config") or {}).get("vocab_size")
+    return resolve_tokenizer(spec.tokenizer, spec.model.onnx,
+                             vocab if isinstance(vocab, int) else 256)
+
+
 def tasks_of(spec: SweepSpec) -> list[PointTask]:
     """The plain-data task of every point (what a worker receives)."""
-    ids = tuple(encode(spec.prompt))
+    ids = tuple(spec_tokenizer(spec).encode(spec.prompt))
     if not ids:
         raise ConfigError(f"{spec.source}: workload.prompt encodes to no tokens")
     cfg = spec.model.config()
@@ -39,7 +54,8 @@ def tasks_of(spec: SweepSpec) -> list[PointTask]:
     return [PointTask(index=p.index, axes={k: jsonable(v) for k, v in p.values.items()},
                       model=spec.model, prompt_ids=ids, new_tokens=spec.new_tokens,
                       hardware=p.hardware.to_dict(), rate=p.rate, slack=p.slack,
-                      presets=spec.presets)
+                      presets=spec.presets, quality_bytes=spec.quality_bytes,
+                      quality_seq_len=spec.quality_seq_len)
             for p in spec.points()]
 
 
@@ -47,12 +63,17 @@ def run_sweep(spec: SweepSpec, executor: Any = None,
               on_point: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
     """Run every point of `spec` with `executor` (default: serial, in this process)."""
     tasks = tasks_of(spec)
+    tok = spec_tokenizer(spec)
     executor = executor if executor is not None else SerialExecutor()
     records: list[dict[str, Any] | None] = [None] * len(tasks)
     t0 = time.perf_counter()
     with executor:
         info = executor.describe()
         for i, record in executor.map(run_point, tasks):
+            if "token_ids" in record and not isinstance(tok, ByteTokenizer):
+                # workers decode bytes; the text of a tokenizer's ids is decoded here
+                record["continuation"] = continuation_text(tok, tasks[i].prompt_ids,
+                                                           record["token_ids"])
             records[i] = record
             if on_point is not None:
                 on_point(record)

@@ -10,7 +10,9 @@ the cost tables; its experiment points are the cartesian product of the axes.
     seed = 0                             # or: onnx = "model.onnx"
 
     [workload]
-    prompt = "The quick brown fox"       # byte tokens, simulated one by one
+    prompt = "The quick brown fox"       # tokens simulated one by one
+    # tokenizer = "tokenizer.json"       # optional (or `sweep --tokenizer`); default: the one
+                                         # model.onnx carries, else bytes
     tokens = 8                           # new tokens generated (greedy) after the prompt
 
     [hardware]
@@ -26,6 +28,16 @@ the cost tables; its experiment points are the cartesian product of the axes.
 
     [energy]
     presets = ["accum", "paper-45nm"]    # cost tables: bundled names or .toml paths
+
+    [quality]                            # optional (opt-in): quality per point
+    bytes = 512                          # the first N bytes of the bundled validation split
+    seq_len = 256                        # optional window [default min(256, bytes - 1)]
+
+With `[quality]`, every point that runs also gets its bits per byte, token perplexity and
+firing rate on those validation bytes, measured on its lowered program by the simulator
+(`sweep.quality.evaluate_graph`: windows of seq_len + 1 bytes, the state restarted at each);
+the model needs the byte vocabulary (vocab_size >= 256). Its bytes are at most
+MAX_QUALITY_BYTES = 4,097 (at most 4,096 simulated steps, the workload's bound).
 
 Axis names are listed in `snncompile.sweep.axes`. Points are numbered in row-major order of
 the product (the last axis varies fastest).
@@ -58,13 +70,16 @@ from snncompile.sweep.axes import (HARDWARE_AXES, MAPPING_DEFAULTS, check_axis_n
 from snncompile.sweep.model import ModelSpec, parse_model
 
 FORMAT = "snncompile-sweep/1"
-_TOP_KEYS = ("format", "name", "model", "workload", "hardware", "fixed", "axes", "energy")
+_TOP_KEYS = ("format", "name", "model", "workload", "hardware", "fixed", "axes", "energy",
+             "quality")
 DEFAULT_PRESETS = ("accum",)
 DEFAULT_NEW_TOKENS = 8
 MAX_POINTS = 10_000
 MAX_NEW_TOKENS = 2048
 MAX_PROMPT_BYTES = 2048
 MAX_NAME_CHARS = 256
+MAX_QUALITY_BYTES = 4097  # at most 4,096 predicted, so at most 4,096 simulated steps
+DEFAULT_QUALITY_SEQ_LEN = 256
 # bytes held per parameter while a config model is built and lowered: the float32 state dict
 # and the graph built from it, the quantized graph (int8) and the program's weights (int8)
 BYTES_PER_PARAM = 10
@@ -103,6 +118,9 @@ class SweepSpec:
     axes: tuple[Axis, ...]
     presets: tuple[str, ...]
     source: str = ""
+    quality_bytes: int = 0         # [quality] bytes (0: no quality per point)
+    quality_seq_len: int = 0       # [quality] seq_len
+    tokenizer: str | None = None   # workload.tokenizer (a path, or "bytes"; None: the model's)
 
     def n_points(self) -> int:
         n = 1
@@ -125,12 +143,15 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         """The normalised spec (JSON-serializable), as stored in results.json."""
         return {"format": FORMAT, "name": self.name, "model": self.model.describe(),
-                "workload": {"prompt": self.prompt, "tokens": self.new_tokens},
+                "workload": {"prompt": self.prompt, "tokens": self.new_tokens,
+                             **({"tokenizer": self.tokenizer} if self.tokenizer else {})},
                 "hardware": {"base": self.base_name, "spec": self.base.to_dict()},
                 "fixed": {k: jsonable(v) for k, v in self.fixed.items()},
                 "axes": [{"name": a.name, "values": [jsonable(v) for v in a.values]}
                          for a in self.axes],
-                "energy": {"presets": list(self.presets)}}
+                "energy": {"presets": list(self.presets)},
+                **({"quality": {"bytes": self.quality_bytes, "seq_len": self.quality_seq_len}}
+                   if self.quality_bytes else {})}
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -176,8 +197,10 @@ def parse_spec(data: Any, base_dir: str | Path = ".", where: str = "sweep spec",
     if clash:
         raise ConfigError(f"{where}: {clash[0]!r} is both in [fixed] and in [axes]")
     presets = _parse_presets(data.get("energy", {}), base, base_dir, where)
+    q_bytes, q_seq = _parse_quality(data.get("quality"), model, where)
     spec = SweepSpec(name, model, prompt, new_tokens, base, base_name, fixed, axes, presets,
-                     source=where)
+                     source=where, quality_bytes=q_bytes, quality_seq_len=q_seq,
+                     tokenizer=_parse_tokenizer(data.get("workload"), base_dir, where))
     if spec.n_points() > MAX_POINTS:
         raise ConfigError(f"{where}: axes: the product of the axes has {spec.n_points():,} "
                           f"points, more than the limit of {MAX_POINTS:,} (split the sweep)")
@@ -189,9 +212,10 @@ def parse_spec(data: Any, base_dir: str | Path = ".", where: str = "sweep spec",
 def _parse_workload(table: Any, where: str) -> tuple[str, int]:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: missing table [workload] (prompt, tokens)")
-    unknown = [k for k in table if k not in ("prompt", "tokens")]
+    unknown = [k for k in table if k not in ("prompt", "tokens", "tokenizer")]
     if unknown:
-        raise ConfigError(f"{where}: unknown field workload.{unknown[0]} (known: prompt, tokens)")
+        raise ConfigError(f"{where}: unknown field workload.{unknown[0]} (known: prompt, tokens, "
+                          "tokenizer)")
     prompt = table.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise ConfigError(f"{where}: workload.prompt must be a non-empty string, "
@@ -205,6 +229,42 @@ def _parse_workload(table: Any, where: str) -> tuple[str, int]:
         raise ConfigError(f"{where}: workload.tokens (new tokens to generate) must be an "
                           f"integer in 0..{MAX_NEW_TOKENS:,}, got {_short(n)}")
     return prompt, n
+
+
+def _parse_tokenizer(table: Any, base_dir: Path, where: str) -> str | None:
+    """workload.tokenizer: a tokenizer.json (or a folder holding one) relative to the spec's
+    folder, or "bytes"; None when absent."""
+    t = table.get("tokenizer") if isinstance(table, Mapping) else None
+    if t is None:
+        return None
+    if not isinstance(t, str) or not t:
+        raise ConfigError(f"{where}: workload.tokenizer must be a path or \"bytes\", "
+                          f"got {_short(t)}")
+    return t if t == "bytes" else str(base_dir / t)
+
+
+def _parse_quality(table: Any, model: ModelSpec, where: str) -> tuple[int, int]:
+    """[quality] -> (bytes, seq_len); (0, 0) when absent (module docstring)."""
+    if table is None:
+        return 0, 0
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [quality] must be a table (bytes, seq_len)")
+    unknown = [k for k in table if k not in ("bytes", "seq_len")]
+    if unknown:
+        raise ConfigError(f"{where}: unknown field quality.{unknown[0]} (known: bytes, seq_len)")
+    n = table.get("bytes")
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_QUALITY_BYTES:
+        raise ConfigError(f"{where}: quality.bytes (validation bytes per point) must be an "
+                          f"integer in 2..{MAX_QUALITY_BYTES:,}, got {_short(n)}")
+    seq = table.get("seq_len", min(DEFAULT_QUALITY_SEQ_LEN, n - 1))
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= n - 1:
+        raise ConfigError(f"{where}: quality.seq_len must be an integer in 1..bytes - 1 = "
+                          f"{n - 1:,}, got {_short(seq)}")
+    cfg = model.config()
+    if cfg is not None and cfg.vocab_size < 256:
+        raise ConfigError(f"{where}: [quality] scores bytes of text: the model needs the byte "
+                          f"vocabulary (model.config.vocab_size >= 256, got {cfg.vocab_size})")
+    return n, seq
 
 
 def _parse_hardware(table: Any, base_dir: Path, where: str) -> tuple[HardwareSpec, str]:

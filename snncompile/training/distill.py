@@ -3,13 +3,19 @@ and publish each as a mamba_ssm-format checkpoint folder.
 
 Output layout (`out`):
   out/teacher/   config.json + model.safetensors (or pytorch_model.bin) + train_summary.json
-  out/student/   the same, config.json with its "spiking" section
+  out/student/   the same (mamba_ssm's config.json and weights: `MambaLMHeadModel.from_pretrained`
+                 loads the dense model underneath) plus the spiking sidecar, spiking.json +
+                 spiking.safetensors (neuron configuration and thresholds;
+                 snncompile.models.sidecar)
 Resumable state lives in `ckpt_dir/<stage>/latest` (default `out/checkpoints/<stage>`); a
 rerun of the same command resumes from it (`snncompile.training.state`).
 
 `train_summary.json` (written after the checkpoint folder, atomically) records the options,
 model config, validation figures (`evaluate.EvalResult.to_dict`), training wall time, tokens
 per second, a thinned loss curve and, for a student, the teacher's bpb and the ratio.
+
+Under torchrun every rank trains (data-parallel, `snncompile.training.runtime`); only rank 0
+evaluates and writes the output folders and summaries (the others return an empty report).
 """
 
 from __future__ import annotations
@@ -67,6 +73,9 @@ def summarize(result: StageResult, config: SpikingMambaConfig,
         "resumed_from": result.resumed_from,
         "train_wall_s": round(result.train_wall_s, 3),
         "tokens_per_s": round(result.tokens_per_s, 1),
+        "device": result.device,
+        "world_size": result.world_size,
+        "kernels": result.kernels,
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "machine": platform.machine(),
@@ -93,10 +102,11 @@ def distill(*, stage: str, out: str | Path, model_config: SpikingMambaConfig | N
             neuron: NeuronConfig | None = None, sgc: bool = True, sgc_mode: str = "gradient",
             sgc_weight: float = 0.1, teacher_dir: str | Path | None = None,
             ckpt_dir: str | Path | None = None, resume: bool = True, progress: bool = False,
-            data: CorpusSplit | None = None, fmt: str = "safetensors") -> DistillReport:
+            data: CorpusSplit | None = None, fmt: str = "safetensors",
+            device: str = "cpu") -> DistillReport:
     """Run the requested stage(s) (module docstring). `model_config` is the (dense) teacher
     architecture, needed when a teacher is trained; a student-only run reads it from
-    `teacher_dir`."""
+    `teacher_dir`. `device`: cpu | cuda | auto."""
     if stage not in RUN_STAGES:
         raise ConfigError(f"distill: stage must be one of {RUN_STAGES}, got {stage!r}")
     out = Path(out)
@@ -111,11 +121,12 @@ def distill(*, stage: str, out: str | Path, model_config: SpikingMambaConfig | N
             raise ConfigError("distill: the teacher stage needs a model config")
         opts = (teacher_options or TrainOptions()).replace(stage="teacher")
         res = train_stage(opts, model_config, data=data, ckpt_dir=ckpt_root / "teacher",
-                          resume=resume, progress=progress)
-        summary = summarize(res, model_config)
+                          resume=resume, progress=progress, device=device)
         folder = out / "teacher"
-        _publish(res.model, folder, summary, fmt)
-        report.summaries["teacher"], report.folders["teacher"] = summary, folder
+        if _is_main():
+            summary = summarize(res, model_config)
+            _publish(res.model, folder, summary, fmt)
+            report.summaries["teacher"], report.folders["teacher"] = summary, folder
         teacher, teacher_eval = res.model, res.eval
         teacher_dir = folder
 
@@ -128,19 +139,27 @@ def distill(*, stage: str, out: str | Path, model_config: SpikingMambaConfig | N
                 raise ConfigError(f"--teacher {teacher_dir}: a spiking checkpoint, expected a "
                                   "dense Mamba2 teacher")
         opts = (student_options or TrainOptions()).replace(stage="student")
-        if teacher_eval is None:
+        if teacher_eval is None and _is_main():
             teacher_eval = evaluate(teacher, data.val, opts.eval_seq_len, opts.batch,
                                     opts.eval_bytes)
         scfg = student_config(teacher.config, neuron or NeuronConfig(), sgc, sgc_mode,
                               sgc_weight)
         res = train_stage(opts, scfg, teacher=teacher, data=data,
-                          ckpt_dir=ckpt_root / "student", resume=resume, progress=progress)
-        summary = summarize(res, scfg, teacher_eval)
-        summary["teacher_dir"] = str(teacher_dir)
+                          ckpt_dir=ckpt_root / "student", resume=resume, progress=progress,
+                          device=device)
         folder = out / "student"
-        _publish(res.model, folder, summary, fmt)
-        report.summaries["student"], report.folders["student"] = summary, folder
+        if _is_main():
+            summary = summarize(res, scfg, teacher_eval)
+            summary["teacher_dir"] = str(teacher_dir)
+            _publish(res.model, folder, summary, fmt)
+            report.summaries["student"], report.folders["student"] = summary, folder
     return report
+
+
+def _is_main() -> bool:
+    """Rank 0 of a torchrun run, or a single process."""
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def read_summary(folder: str | Path) -> dict[str, Any]:

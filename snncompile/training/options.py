@@ -11,6 +11,11 @@ with L_Hidden = 1/(2T) sum_t ||softmax(h_t) - softmax(h'_t)||_2^2 per target ten
 over the targets: `hidden_target='mixer'` compares every block's mixer output (softmax over
 the d_model channels), `'logits'` the output distributions.
 Teacher loss: CE(y, next byte).
+
+Execution: `batch` is the global batch of one optimiser step (sequences), whatever the number
+of data-parallel ranks R and the gradient accumulation `grad_accum` A: each rank back-propagates
+A micro-batches of batch/(R*A) sequences (`snncompile.training.runtime`). `precision` 'bf16'
+runs the forward passes under bf16 autocast (parameters and optimiser state stay float32).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from snncompile.errors import ConfigError
 STAGES = ("teacher", "student")
 HIDDEN_TARGETS = ("mixer", "logits")
 CALIBRATIONS = ("mse", "percentile", "lsq", "none")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class TrainOptions:
     grad_clip: float = 1.0
     seed: int = 0
     ckpt_every: int = 100
+    grad_accum: int = 1              # micro-batches per optimiser step (per rank)
+    precision: str = "fp32"          # 'fp32' | 'bf16' (autocast)
     # student loss
     kl_weight: float = 1.0
     hidden_weight: float = 1.0
@@ -58,7 +66,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ConfigError(f"train.stage must be one of {STAGES}, got {self.stage!r}")
-        for name in ("steps", "batch", "seq_len", "ckpt_every", "eval_seq_len", "calib_batches"):
+        for name in ("steps", "batch", "seq_len", "ckpt_every", "eval_seq_len", "calib_batches",
+                     "grad_accum"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"train.{name} must be a positive integer, got {v!r}")
@@ -76,6 +85,11 @@ class TrainOptions:
                 raise ConfigError(f"train.{name} must be finite and >= 0, got {v!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ConfigError(f"train.temperature must be positive, got {self.temperature!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch % self.grad_accum:
+            raise ConfigError(f"train.batch={self.batch} is not a multiple of "
+                              f"grad_accum={self.grad_accum}")
         if self.hidden_target not in HIDDEN_TARGETS:
             raise ConfigError(
                 f"train.hidden_target must be one of {HIDDEN_TARGETS}, got {self.hidden_target!r}")

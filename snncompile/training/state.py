@@ -26,7 +26,9 @@ from snncompile.errors import CheckpointError, ConfigError
 
 FORMAT = "snncompile-train/1"
 LATEST = "latest"
-RESUME_MAY_DIFFER = ("ckpt_every", "eval_seq_len", "eval_bytes")
+# how a step is computed may change between runs (same global batch, same update up to float
+# rounding): the checkpoint interval, evaluation, gradient accumulation and precision
+RESUME_MAY_DIFFER = ("ckpt_every", "eval_seq_len", "eval_bytes", "grad_accum", "precision")
 
 
 @dataclass

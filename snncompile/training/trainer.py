@@ -14,6 +14,14 @@ Both     AdamW, `options.lr_at(step)`, gradient clipping at `grad_clip`; step k 
          compatible checkpoint resumes from it; since the batch, learning rate and SGC weight
          of a step depend only on (options, step), the resumed run reproduces an
          uninterrupted one bit for bit (same thread count; tests/test_distill.py).
+Where    `device` (cpu | cuda | auto), `options.precision` (fp32 | bf16 autocast),
+         `options.grad_accum` micro-batches, and data-parallel ranks under torchrun (DDP; rank
+         r trains on its shard of the step's global batch; only rank 0 writes checkpoints):
+         `snncompile.training.runtime` states the global batch semantics. The loss takes hooks
+         and attributes from the model inside the DDP wrapper and runs the forward through the
+         wrapper. The returned model is on the CPU; only rank 0 evaluates it. A resumed
+         distributed run also reproduces an uninterrupted one bit for bit (same world size;
+         tests/test_distributed.py).
 """
 
 from __future__ import annotations
@@ -31,10 +39,11 @@ from torch import nn
 from snncompile.data.corpus import CorpusSplit, batch_at, load_split
 from snncompile.errors import ConfigError
 from snncompile.models.config import SpikingMambaConfig
+from snncompile.models.kernels import Kernels, select_kernels, use_kernels
 from snncompile.models.lm import SpikingMambaLM
 from snncompile.models.neurons import spike_neurons
 from snncompile.models.sgc import set_sgc_weight
-from snncompile.training import losses, state
+from snncompile.training import losses, runtime, state
 from snncompile.training.evaluate import EvalResult, evaluate
 from snncompile.training.options import TrainOptions
 from snncompile.training.progress import training_progress
@@ -52,9 +61,12 @@ class StageResult:
     losses: list[float]                     # loss of every step 0..steps-1 (resumed ones too)
     resumed_from: int | None                # step the run resumed from, None if fresh
     train_wall_s: float                     # wall time of this run's steps (not earlier runs')
-    tokens_per_s: float
+    tokens_per_s: float                     # global: all ranks' tokens per wall second
     eval: EvalResult | None = None
     thetas: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
+    world_size: int = 1
+    kernels: str = "torch"                  # what the mixers ran: 'torch' or 'mamba_ssm'
 
     @property
     def final_loss(self) -> float:
@@ -63,10 +75,11 @@ class StageResult:
 
 @contextlib.contextmanager
 def capture_mixer_outputs(model: SpikingMambaLM) -> Iterator[list[torch.Tensor]]:
-    """Collect every block's mixer output (B, L, d) of each forward inside the block."""
+    """Collect every block's mixer output (B, L, d) of each forward inside the block (`model`
+    may be wrapped in DDP: the hooks go on the model inside)."""
     out: list[torch.Tensor] = []
     handles = [blk.mixer.register_forward_hook(lambda _m, _i, y: out.append(y))
-               for blk in model.backbone.layers]
+               for blk in runtime.unwrap(model).backbone.layers]
     try:
         yield out
     finally:
@@ -110,8 +123,9 @@ def build_model(options: TrainOptions, config: SpikingMambaConfig,
     calib = None
     if options.calibration != "none":
         seed = options.seed + _STAGE_SEED_OFFSET["student"]
+        where = next(teacher.parameters()).device
         calib = [batch_at(data.train, -(i + 1), options.batch, options.seq_len, seed)[0]
-                 for i in range(options.calib_batches)]
+                 .to(where) for i in range(options.calib_batches)]
     student = SpikingMambaLM.from_teacher(
         teacher, config, calibration=calib,
         method=options.calibration if calib is not None else "mse")
@@ -124,15 +138,37 @@ def train_stage(options: TrainOptions, config: SpikingMambaConfig, *,
                 teacher: SpikingMambaLM | None = None, data: CorpusSplit | None = None,
                 ckpt_dir: str | Path | None = None, resume: bool = True,
                 progress: bool = False, evaluate_at_end: bool = True,
-                on_step: Callable[[int, float], None] | None = None) -> StageResult:
+                on_step: Callable[[int, float], None] | None = None,
+                device: str = "cpu") -> StageResult:
     """Train one stage (module docstring) and return the model in eval mode with its figures.
 
     `on_step(step, loss)` is called after every optimiser step (and after that step's
     checkpoint, if one was due); an exception from it aborts the run like a crash would.
+    `device`: 'cpu' | 'cuda' | 'auto' (`runtime.resolve_device`); the teacher is moved there for
+    the run and back afterwards.
     """
     _check_model_config(options, config, teacher)
+    ranks = runtime.setup(device)
+    per_rank = options.batch // ranks.world
+    if options.batch % (ranks.world * options.grad_accum):
+        raise ConfigError(f"--batch {options.batch} must be a multiple of ranks x grad_accum "
+                          f"= {ranks.world} x {options.grad_accum}")
+    micro = per_rank // options.grad_accum
     data = data if data is not None else load_split()
+    kernels = select_kernels(ranks.device)
+    with runtime.model_on(teacher, ranks.device, kernels):
+        return _train(options, config, teacher, data, ckpt_dir, resume, progress,
+                      evaluate_at_end, on_step, ranks, micro, kernels)
+
+
+def _train(options: TrainOptions, config: SpikingMambaConfig, teacher: SpikingMambaLM | None,
+           data: CorpusSplit, ckpt_dir: str | Path | None, resume: bool, progress: bool,
+           evaluate_at_end: bool, on_step: Callable[[int, float], None] | None,
+           ranks: runtime.Ranks, micro: int, kernels: Kernels | None) -> StageResult:
+    dev = ranks.device
     model, thetas = build_model(options, config, teacher, data)
+    model.to(dev)
+    use_kernels(model, kernels)
     if teacher is not None:
         teacher.eval()
         for p in teacher.parameters():
@@ -146,12 +182,15 @@ def train_stage(options: TrainOptions, config: SpikingMambaConfig, *,
     if ckpt_dir is not None and resume and state.has_state(ckpt_dir):
         st = state.load_state(ckpt_dir, model, optimizer, meta)
         start, history, resumed_from = st.step, st.losses[:st.step], st.step
+    ranks.barrier()   # every rank has read the checkpoint before rank 0 may replace it
+    net = ranks.wrap(model)
     model.train()
     seed = options.seed + _STAGE_SEED_OFFSET[options.stage]
     vocab = config.vocab_size
     tokens = options.batch * options.seq_len
+    accum = options.grad_accum
     t0 = time.perf_counter()
-    with training_progress(progress) as bar:
+    with training_progress(progress and ranks.is_main) as bar:
         task = bar.add_task(options.stage, total=options.steps, completed=start,
                             loss=history[-1] if history else math.nan, tps=0.0)
         for step in range(start, options.steps):
@@ -161,20 +200,29 @@ def train_stage(options: TrainOptions, config: SpikingMambaConfig, *,
             if config.spiking and config.sgc and config.sgc_mode == "branch" and options.sgc_anneal:
                 set_sgc_weight(model, config.sgc_weight * (1.0 - step / options.steps))
             x, y = batch_at(data.train, step, options.batch, options.seq_len, seed)
-            loss = _loss(model, teacher, options, x, y, vocab)
+            x, y = ranks.shard(x), ranks.shard(y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            total = None
+            for m in range(accum):
+                xm = x[m * micro:(m + 1) * micro].to(dev, non_blocking=True)
+                ym = y[m * micro:(m + 1) * micro].to(dev, non_blocking=True)
+                with runtime.no_sync(net, skip=m < accum - 1):
+                    with runtime.autocast(dev, options.precision):
+                        loss = _loss(net, teacher, options, xm, ym, vocab)
+                    (loss / accum if accum > 1 else loss).backward()
+                total = loss.detach() if total is None else total + loss.detach()
             if options.grad_clip > 0:
                 nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
                                          options.grad_clip, foreach=False)
             optimizer.step()
-            value = float(loss.detach())
+            value = ranks.mean(total / accum if accum > 1 else total)
             if not math.isfinite(value):
                 raise ConfigError(f"{options.stage} stage: loss became {value} at step {step}; "
                                   "lower --lr")
             history.append(value)
             done = step + 1
-            if ckpt_dir is not None and (done % options.ckpt_every == 0 or done == options.steps):
+            if (ckpt_dir is not None and ranks.is_main
+                    and (done % options.ckpt_every == 0 or done == options.steps)):
                 state.save_state(ckpt_dir, model, optimizer, done, history, meta)
             elapsed = time.perf_counter() - t0
             bar.update(task, completed=done, loss=value,
@@ -182,19 +230,25 @@ def train_stage(options: TrainOptions, config: SpikingMambaConfig, *,
             if on_step is not None:
                 on_step(step, value)
     wall = time.perf_counter() - t0
+    ranks.barrier()   # rank 0's last checkpoint is written before any rank returns
     model.eval()
+    use_kernels(model, None)
+    model.to("cpu")
     n_run = options.steps - start
     result = StageResult(model=model, options=options, losses=history, resumed_from=resumed_from,
                          train_wall_s=wall, tokens_per_s=n_run * tokens / wall if wall > 0 else 0.0,
-                         thetas=thetas)
-    if evaluate_at_end:
+                         thetas=thetas, device=str(dev), world_size=ranks.world,
+                         kernels=kernels.name if kernels is not None else "torch")
+    if evaluate_at_end and ranks.is_main:
         result.eval = evaluate(model, data.val, options.eval_seq_len, options.batch,
                                options.eval_bytes)
     return result
 
 
-def _loss(model: SpikingMambaLM, teacher: SpikingMambaLM | None, options: TrainOptions,
+def _loss(model: nn.Module, teacher: SpikingMambaLM | None, options: TrainOptions,
           x: torch.Tensor, y: torch.Tensor, vocab: int) -> torch.Tensor:
+    """The stage's loss on one (micro-)batch; `model` is the student, or its DDP wrapper (the
+    forward runs through it, the hooks go on the model inside)."""
     if options.stage == "teacher":
         return losses.lm_loss(model(x)[..., :vocab], y)
     if teacher is None:

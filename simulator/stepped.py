@@ -1,0 +1,247 @@
+"""Time-stepped simulation of a lowered network: all T steps in one kernel call.
+
+`simulate_steps(program, x)` runs a `NetworkProgram` (backends.accum.network) on input
+spike trains x (T, n_in) and returns a `SteppedRun`: the graph's outputs stacked over the
+steps (bit-exact with the reference interpreter's `run_steps` on the same lowered graph),
+the counters (`RunCounts`, tokens = steps, time_s = simulated chip time) and the time of
+every step. The equations are in `simulator.stepped_kernels` and docs/hardware-model.md.
+
+Counters per node: a synapse node (SpikedLinear) holds its synaptic events (`acs`), the
+input spikes it consumed, the spike and partial-sum messages delivered to its cores and
+their hops, the weight bytes read (one row segment per message) and the busy cycles of its
+cores; a neuron node holds its neuron accesses (every neuron, every step), updates (active
+neurons) and spikes. The dense twin of a synapse node is the same layer as a dense
+matrix-vector product every step (d_out * d_in MACs, every weight read once).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from snncompile.backends.accum.network import NetworkProgram, network_layers
+from snncompile.errors import SimulationError
+from snncompile.ir.counts import Counts, NodeCounts, RunCounts
+from snncompile.simulator import stepped_kernels as K
+
+KIND_CODES = {"LIF": K.KIND_LIF, "IF": K.KIND_IF, "CubaLIF": K.KIND_CUBA}
+MAX_STEPS = 1 << 24
+
+
+@dataclass
+class SteppedRun:
+    """What `simulate_steps` returns (module docstring)."""
+
+    outputs: list[np.ndarray]
+    counters: RunCounts
+    step_cycles: np.ndarray
+    spikes_per_layer: dict[str, int]
+    wall_s: float
+    clock_hz: float
+
+    @property
+    def time_s(self) -> float:
+        return float(self.step_cycles.sum()) / self.clock_hz
+
+    @property
+    def step_time_s(self) -> np.ndarray:
+        return self.step_cycles / self.clock_hz
+
+
+def check_input(x: Any, n_in: int) -> np.ndarray:
+    """x as a C-contiguous int32 (T, n_in) array of spike counts >= 0 (SimulationError)."""
+    a = np.asarray(x)
+    if a.ndim != 2 or a.shape[1] != n_in:
+        raise SimulationError(f"input spikes must have shape (steps, {n_in}), got {a.shape}")
+    if a.shape[0] > MAX_STEPS:
+        raise SimulationError(f"input has {a.shape[0]} steps, at most {MAX_STEPS}")
+    if a.dtype.kind == "b":
+        a = a.astype(np.int32)
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all() or (a != np.round(a)).any():
+            raise SimulationError("input spikes must be integers")
+    elif a.dtype.kind not in "iu":
+        raise SimulationError(f"input spikes must be integers, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() > 255):
+        raise SimulationError("input spike counts must be in 0..255")
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+class SteppedNetwork:
+    """The kernel's arrays for one program (built once; `run(x)` may be called repeatedly,
+    each run starting from zero state)."""
+
+    def __init__(self, program: NetworkProgram) -> None:
+        self.program = program
+        g, hw, pl = program.graph, program.hardware, program.placement
+        self.layers = network_layers(g)
+        self.n_in = int(g.metadata["network"]["inputs"])
+        L = len(self.layers)
+        sizes = [self.n_in] + [s.op.d_out for s, _ in self.layers]
+        self.pop_off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.core_of = np.concatenate([pl.input_core] + [lp.neuron_core for lp in pl.layers]
+                                      ).astype(np.int64)
+        ws, scales, w_off, o_off = [], [], [], []
+        nw = no = 0
+        rows, ch_off, ct_ptr = [], [0], [0]
+        t_c0, t_c1, t_core, t_ncore = [], [], [], []
+        for (syn, neu), lp in zip(self.layers, pl.layers):
+            W = g.params[syn.params["weight"]]
+            WT = np.ascontiguousarray(np.asarray(W, np.int8).T)
+            ws.append(WT.reshape(-1))
+            w_off.append(nw)
+            nw += WT.size
+            sc = syn.op.input_scale * np.asarray(g.params[syn.params["weight_scale"]], np.float64)
+            nop = neu.op
+            if nop.fixed_point:   # integer currents in units of 2^-q, as the reference checks
+                X = sc * 2.0 ** nop.quant_bits
+                if not (np.isfinite(X).all() and (X == np.trunc(X)).all()):
+                    raise SimulationError(
+                        f"node {neu.name!r} ({nop.op_type}): fixed point needs integer input "
+                        f"currents x * 2^{nop.quant_bits}; the scales of {syn.name!r} "
+                        "(input_scale * weight_scale) do not give them")
+            scales.append(sc)
+            o_off.append(no)
+            no += sc.size
+            rows.append(lp.rows)
+            n_chunks = -(-syn.op.d_in // lp.rows)
+            by_chunk: list[list[tuple]] = [[] for _ in range(n_chunks)]
+            for t in lp.tiles:
+                by_chunk[t[0]].append(t)
+            for tl in by_chunk:
+                for (_ch, c0, c1, core, ncore) in tl:
+                    t_c0.append(c0)
+                    t_c1.append(c1)
+                    t_core.append(core)
+                    t_ncore.append(ncore)
+                ct_ptr.append(len(t_c0))
+            ch_off.append(ch_off[-1] + n_chunks)
+        i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
+        self.w_flat = np.concatenate(ws) if ws else np.zeros(0, np.int8)
+        self.w_off, self.o_off = i64(w_off), i64(o_off)
+        self.scale_flat = np.concatenate(scales) if scales else np.zeros(0)
+        self.d_in = i64([s.op.d_in for s, _ in self.layers])
+        self.d_out = i64([s.op.d_out for s, _ in self.layers])
+        self.rows, self.ch_off, self.ct_ptr = i64(rows), i64(ch_off), i64(ct_ptr)
+        self.t_c0, self.t_c1, self.t_core, self.t_ncore = (i64(t_c0), i64(t_c1), i64(t_core),
+                                                          i64(t_ncore))
+        ops = [n.op for _, n in self.layers]
+        self.kind = i64([KIND_CODES[n.op_type] for _, n in self.layers])
+        self.dv = i64([getattr(o, "dv", 0) for o in ops])
+        self.du = i64([getattr(o, "du", 0) for o in ops])
+        self.thr = np.array([o.threshold for o in ops], np.float64)
+        self.sub = i64([o.reset == "subtract" for o in ops])
+        self.refr = i64([o.refractory for o in ops])
+        self.bias = np.array([o.bias for o in ops], np.float64)
+        self.q = i64([o.quant_bits for o in ops])
+        self.delay = i64([o.delay for o in ops])
+        self.fixed = i64([bool(o.fixed_point) for o in ops])
+        self.parallel = bool(L) and all(o.delay == 1 for o in ops)
+        cores = np.arange(hw.cores)
+        tc = [hw.core_tile(int(c)) for c in cores]
+        self.core_tx = i64([t[0] for t in tc])
+        self.core_ty = i64([t[1] for t in tc])
+        self.core_k = i64([t[2] for t in tc])
+        self.ntx = int(hw.tile_mesh[1])
+        self.nlink = 4 + hw.cores_per_tile
+        self.tm = i64([hw.message_in_cycles, hw.synapse_cycles, hw.neuron_access_cycles,
+                       hw.neuron_update_cycles, hw.spike_out_cycles, hw.message_out_cycles])
+        caps = [1]
+        for l in range(L):
+            tiles_per_chunk = np.diff(self.ct_ptr[self.ch_off[l]:self.ch_off[l + 1] + 1])
+            caps.append(int(self.d_in[l]) * int(tiles_per_chunk.max(initial=0)))
+            lo, hi = self.ct_ptr[self.ch_off[l] + 1] if self.ch_off[l + 1] - self.ch_off[l] > 1 \
+                else 0, self.ct_ptr[self.ch_off[l + 1]]
+            caps.append(int((self.t_c1[lo:hi] - self.t_c0[lo:hi]).sum()) if lo else 0)
+        self.max_msgs = sum(caps)
+        used = pl.cores_used()
+        self.tiles_used = len({hw.tile_id(c) for c in used})
+        self.sync = hw.sync_cycles(self.tiles_used)
+        self.n_state = int(self.pop_off[-1] - self.pop_off[1])
+
+    def acc_array(self, x: np.ndarray) -> np.ndarray:
+        """The accumulators: int32 when |sum_j w_j s_j| < 2^31 is certain (127 * the largest
+        spike count * the widest fan-in), else int64."""
+        widest = int(self.d_in.max(initial=1))
+        count = max(1, int(x.max(initial=1)) if x.size else 1)
+        wide = 127 * count * widest >= 2 ** 31
+        width = int(max(self.d_in.max(initial=1), self.d_out.max(initial=1)))
+        return np.zeros(width, np.int64 if wide else np.int32)
+
+    def run(self, x: Any) -> SteppedRun:
+        hw = self.program.hardware
+        x = check_input(x, self.n_in)
+        T = x.shape[0]
+        L = len(self.layers)
+        d_last = int(self.d_out[-1]) if L else 0
+        v = np.zeros(self.n_state)
+        i_ = np.zeros(self.n_state)
+        r = np.zeros(self.n_state, np.int64)
+        p = np.zeros(self.n_state)
+        out_s = np.zeros((T, d_last), np.int8)  # returned as int64, as the reference
+        out_v = np.zeros((T, d_last))
+        lc = np.zeros((L, K.N_LC), np.int64)
+        busy = np.zeros(hw.cores, np.int64)
+        step_cycles = np.zeros(T, np.int64)
+        t0 = time.perf_counter()
+        K.run_network(x, self.pop_off, self.core_of, self.w_flat, self.w_off, self.d_in,
+                      self.d_out, self.scale_flat, self.o_off, self.rows, self.ch_off,
+                      self.ct_ptr, self.t_c0, self.t_c1, self.t_core, self.t_ncore,
+                      self.kind, self.dv, self.du, self.thr, self.sub, self.refr, self.bias,
+                      self.q, self.delay, self.fixed, self.core_tx, self.core_ty, self.core_k,
+                      self.ntx, self.nlink, hw.ac_lanes, self.tm, hw.hop_latency_ew_cycles,
+                      hw.hop_latency_ns_cycles, hw.link_buffer, self.sync, self.parallel,
+                      self.max_msgs, self.acc_array(x), v, i_, r, p, out_s, out_v,
+                      lc, busy,
+                      step_cycles)
+        wall = time.perf_counter() - t0
+        if not (np.isfinite(out_v).all() and np.isfinite(v).all()):
+            raise SimulationError("the network's potentials overflow (non-finite values)")
+        return self._result(T, out_s, out_v, lc, busy, step_cycles, wall)
+
+    def _result(self, T, out_s, out_v, lc, busy, step_cycles, wall) -> SteppedRun:
+        g, hw = self.program.graph, self.program.hardware
+        nodes = []
+        spikes = {}
+        bits = hw.weight_bits
+        for l, (syn, neu) in enumerate(self.layers):
+            acs = int(lc[l, K.LC_ACS])
+            nodes.append(NodeCounts(syn.name, syn.op_type, syn.block, Counts(
+                acs=acs, input_spikes=int(lc[l, K.LC_IN_SPIKES]),
+                dense_macs=syn.op.d_out * syn.op.d_in * T,
+                weight_bytes_read=acs * bits // 8 if bits % 8 == 0 else acs * bits / 8,
+                dense_weight_bytes_read=syn.op.d_out * syn.op.d_in * T * bits // 8,
+                spike_messages=int(lc[l, K.LC_MSGS]), noc_hops=int(lc[l, K.LC_HOPS]),
+                cycles=int(lc[l, K.LC_BUSY]))))
+            nodes.append(NodeCounts(neu.name, neu.op_type, neu.block, Counts(
+                spikes=int(lc[l, K.LC_SPIKES]), neuron_updates=int(lc[l, K.LC_UPDATES]),
+                neuron_accesses=int(lc[l, K.LC_ACCESS]), dense_weight_bytes_read=0)))
+            spikes[neu.name] = int(lc[l, K.LC_SPIKES])
+        cycles = int(step_cycles.sum())
+        cores = tuple({"core": int(c), "row": hw.coord(int(c))[0], "col": hw.coord(int(c))[1],
+                       "tile": hw.tile_id(int(c)), "busy_cycles": int(busy[c])}
+                      for c in np.nonzero(busy)[0])
+        meta = {"mode": "measured", "program": self.program.name, "hardware": hw.to_dict(),
+                "encoding": "binary", "steps": T, "tiles_used": self.tiles_used,
+                "sync_cycles": int(self.sync), "parallel_cores": self.parallel}
+        counters = RunCounts(tuple(nodes), tokens=T, time_s=cycles / hw.clock_hz,
+                             clock_hz=hw.clock_hz, cores=cores, meta=meta)
+        outs = []
+        last = self.layers[-1][1] if self.layers else None
+        for name in g.outputs:
+            if last is not None and name == last.outputs[0]:
+                outs.append(out_s.astype(np.int64))
+            elif last is not None and len(last.outputs) > 1 and name == last.outputs[1]:
+                outs.append(out_v.copy())
+            else:
+                raise SimulationError(f"graph output {name!r} is not an output of the last "
+                                      "layer's neurons (the simulator returns those)")
+        return SteppedRun(outs, counters, step_cycles, spikes, wall, hw.clock_hz)
+
+
+def simulate_steps(program: NetworkProgram, x: Any) -> SteppedRun:
+    """Run `program` on spike trains x (T, n_in) from zero state (module docstring)."""
+    return SteppedNetwork(program).run(x)

@@ -1,0 +1,799 @@
+"""The time-stepped kernel: a whole network run over T steps in one Numba call.
+
+`run_network(...)` advances every layer's neurons, delivers every spike to the cores that
+hold its synapses, and counts events and cycles per core, for all T steps, with no Python
+per step. `run_network_ref` is its plain-Python twin (same arguments, same outputs); the
+parity tests run both on random networks.
+
+Populations: p = 0 are the network's inputs, p = l + 1 the neurons of layer l; neuron k of
+the whole network has global index pop_off[p] + i and lives on core `core_of[k]`.
+Layer l (synapses from population l to l + 1) stores its int8 weights input-major
+(d_in, d_out) at w_flat[w_off[l]:], its output scales at scale_flat[o_off[l]:], and its
+tiles in chunks of `rows[l]` inputs: input j belongs to chunk j // rows[l], whose tiles are
+tiles ct_ptr[ch_off[l] + chunk] .. ct_ptr[ch_off[l] + chunk + 1] - 1. A tile covers output
+columns [t_c0, t_c1) on core t_core; when its neurons live on another core (t_ncore !=
+t_core: a partial-sum tile) it sends, per step, one message per non-zero partial sum to it.
+
+Neurons (per layer: kind 0 LIF, 1 IF, 2 CubaLIF; equations in snncompile.ir.neuron_ops)
+advance exactly as the IR defines them. Cycles of core c in step t (the timing model,
+docs/hardware-model.md):
+
+    work_c = message_in * m_in_c + synapse * sum_{messages into c} ceil(f / lanes)
+             + neuron_access * n_c + neuron_update * u_c + spike_out * s_c
+             + message_out * m_out_c
+    step   = max_c work_c + noc + sync          (all layers delayed: cores in parallel)
+           = sum_l max_c work_c(l) + noc + sync (a zero-delay layer: layers in order)
+
+m_in / m_out messages in and out, f the synapses a message reaches on c, n_c neurons
+mapped, u_c active neurons (state non-zero, input or bias), s_c spikes; noc = the largest
+hop latency of a message sent in the step (x hops * ew + y hops * ns); sync from the
+hardware's table by tiles in use (precomputed: `sync_cycles`).
+
+Layer counters (columns of `lc`, LC_* indices) are totals over the run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+from numba import njit
+
+LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY = range(8)
+N_LC = 8
+KIND_LIF, KIND_IF, KIND_CUBA = 0, 1, 2
+SAT = (1 << 23) - 1
+
+
+@njit(cache=True, nogil=True)
+def _decay_fixed(z, d):
+    """sign(z) * ((|z| * (4096 - d)) >> 12) on an integer-valued float64."""
+    a = np.int64(abs(z))
+    r = (a * (4096 - d)) >> 12
+    return float(-r) if z < 0 else float(r)
+
+
+@njit(cache=True, nogil=True)
+def _sat(z):
+    if z > SAT:
+        return float(SAT)
+    if z < -SAT:
+        return float(-SAT)
+    return z
+
+
+@njit(cache=True, nogil=True)
+def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, i_, r, p,
+                s_out, act):
+    """One step of one layer's neurons (float or fixed form); x the synaptic current, `got`
+    1 when synaptic events reached the layer (after its delay). v, i_, r, p are updated in
+    place; s_out gets the spikes and act the activity (1: the neuron's state was non-zero
+    before the step, events reached it, or its bias is non-zero); returns the number of
+    active neurons."""
+    n = x.shape[0]
+    scale = 2.0 ** q
+    inv = 1.0 / scale              # exact: a power of two
+    alpha_v = (4096 - dv) / 4096.0
+    alpha_i = (4096 - du) / 4096.0
+    active = 0
+    for o in range(n):
+        xo = x[o]
+        if delay:
+            xe = p[o]
+            p[o] = xo
+        else:
+            xe = xo
+        if v[o] != 0.0 or got != 0 or bias != 0.0 or (kind == KIND_CUBA and i_[o] != 0.0):
+            active += 1
+            act[o] = 1
+        else:
+            act[o] = 0
+        if fixed:
+            X = xe * scale
+            if kind == KIND_CUBA:
+                i_[o] = _sat(_decay_fixed(i_[o], du) + X)
+                c = i_[o]
+            else:
+                c = X
+            vd = v[o] if kind == KIND_IF else _decay_fixed(v[o], dv)
+            vn = _sat(vd + bias * scale + c)
+            th = thr * scale
+        else:
+            if kind == KIND_CUBA:
+                ci = alpha_i * i_[o]
+                if q > 0:
+                    ci = math.trunc(ci * scale) * inv
+                i_[o] = ci + xe
+                c = i_[o]
+            else:
+                c = xe
+            if kind == KIND_IF:
+                vd = v[o]
+            else:
+                vd = alpha_v * v[o]
+            if q > 0:
+                vd = math.trunc(vd * scale) * inv
+            vn = (vd + bias) + c
+            th = thr
+        if refr > 0 and r[o] > 0:
+            r[o] -= 1
+            v[o] = 0.0
+            s_out[o] = 0
+            continue
+        if vn > th:
+            s_out[o] = 1
+            vn = vn - th if sub else 0.0
+            r[o] = refr
+        else:
+            s_out[o] = 0
+        v[o] = vn
+    return active
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(hk, hv, n, key, val):
+    """Push (key, val) onto the binary min-heap hk/hv of n items (ties: smaller val first)."""
+    i = n
+    hk[i] = key
+    hv[i] = val
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hk[parent] < hk[i] or (hk[parent] == hk[i] and hv[parent] <= hv[i]):
+            break
+        hk[i], hk[parent] = hk[parent], hk[i]
+        hv[i], hv[parent] = hv[parent], hv[i]
+        i = parent
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(hk, hv, n):
+    """Pop the smallest (key, val) of the heap of n items; returns (key, val, n - 1)."""
+    key, val = hk[0], hv[0]
+    n -= 1
+    hk[0] = hk[n]
+    hv[0] = hv[n]
+    i = 0
+    while True:
+        a = 2 * i + 1
+        b = a + 1
+        m = i
+        if a < n and (hk[a] < hk[m] or (hk[a] == hk[m] and hv[a] < hv[m])):
+            m = a
+        if b < n and (hk[b] < hk[m] or (hk[b] == hk[m] and hv[b] < hv[m])):
+            m = b
+        if m == i:
+            break
+        hk[i], hk[m] = hk[m], hk[i]
+        hv[i], hv[m] = hv[m], hv[i]
+        i = m
+    return key, val, n
+
+
+@njit(cache=True, nogil=True)
+def _route(a, b, core_tx, core_ty, core_k, ntx, nlink, out):
+    """The links message a -> b occupies: the source core's port at its tile, then per hop
+    (x first, then y) the link of the tile entered and the direction taken; returns hops + 1."""
+    x, y = core_tx[a], core_ty[a]
+    out[0] = (y * ntx + x) * nlink + 4 + core_k[a]
+    n = 1
+    while x != core_tx[b]:
+        d = 1 if core_tx[b] > x else 3          # east, west
+        x += 1 if d == 1 else -1
+        out[n] = (y * ntx + x) * nlink + d
+        n += 1
+    while y != core_ty[b]:
+        d = 2 if core_ty[b] > y else 0          # south (row + 1), north
+        y += 1 if d == 2 else -1
+        out[n] = (y * ntx + x) * nlink + d
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, core_k, ntx,
+             nlink, lat_ew, lat_ns, buf, dens):
+    """One step's messages through the NoC (docs/hardware-model.md, "Messages"); returns the
+    time of the last event. Each core sends its messages in order, the k-th `m_sent[k] -
+    m_sent[k-1]` after the previous one (its neuron and message-out work); all cores' next
+    messages go out in order of time. A message on a route of h hops finds a load A = sum
+    of the link densities on its h + 1 links (each message in flight adds 1 / (h + 2) to
+    each of its links) and the mean receive time mu of the messages in flight; then
+
+        stall    = (A - buf (h + 1)) mu  when A > buf (h + 1): the sender waits (later sends
+                   of that core move with it)
+        network  = max(hop latency, A mu / (h + 1))
+        start    = max(F[d], sent + network) ;  F[d] = start + proc      (a FIFO per core)
+
+    and it leaves the NoC when its destination starts it. buf = 0: no contention (A = 0).
+    F (receivers) and shift (the stall of each sender) are updated in place."""
+    n_cores = S.shape[0]
+    if nm == 0:
+        last = 0.0
+        for c in range(n_cores):
+            if S[c] + shift[c] > last:
+                last = S[c] + shift[c]
+        return last
+    grouped = True                       # each core's messages one run (the usual case)
+    seen = np.zeros(n_cores, np.bool_)
+    for k in range(nm):
+        c = m_src[k]
+        if k > 0 and c != m_src[k - 1]:
+            if seen[c]:
+                grouped = False
+                break
+        seen[c] = True
+    if grouped:
+        order = np.arange(nm)
+    else:
+        order = np.argsort(m_src[:nm], kind="mergesort")
+    first = np.full(n_cores, -1, np.int64)
+    last_i = np.full(n_cores, -1, np.int64)
+    for k in range(nm):
+        c = m_src[order[k]]
+        if first[c] < 0:
+            first[c] = k
+        last_i[c] = k
+    pq_k = np.empty(n_cores + 1, np.float64)
+    pq_v = np.empty(n_cores + 1, np.int64)
+    npq = 0
+    fl_k = np.empty(nm + 1, np.float64)
+    fl_v = np.empty(nm + 1, np.int64)
+    nfl = 0
+    pos = np.zeros(n_cores, np.int64)
+    nty = dens.shape[0] // (nlink * ntx)
+    width = ntx + nty + 2
+    links = np.empty(width, np.int64)
+    if buf > 0:       # the links of every message in flight, kept for its retirement
+        m_links = np.empty((nm + 1) * width, np.int64)
+        m_nl = np.zeros(nm + 1, np.int64)
+    else:
+        m_links = np.empty(1, np.int64)
+        m_nl = np.zeros(1, np.int64)
+    dens[:] = 0.0
+    for c in range(n_cores):
+        if first[c] >= 0:
+            pos[c] = first[c]
+            npq = _heap_push(pq_k, pq_v, npq, float(m_sent[order[first[c]]]), c)
+    last = 0.0
+    mean = 0.0
+    in_noc = 0
+    while npq > 0:
+        sent, c, npq = _heap_pop(pq_k, pq_v, npq)
+        if sent > last:
+            last = sent
+        while nfl > 0 and fl_k[0] <= sent:
+            _r, j, nfl = _heap_pop(fl_k, fl_v, nfl)
+            nl = m_nl[j]
+            w = 1.0 / (nl + 1)
+            for i in range(j * width, j * width + nl):
+                dens[m_links[i]] -= w
+            if in_noc > 1:
+                mean += (mean - m_proc[j]) / (in_noc - 1.0)
+            else:
+                mean = 0.0
+            in_noc -= 1
+        k = order[pos[c]]
+        d = m_dest[k]
+        hx = abs(core_tx[c] - core_tx[d])
+        hy = abs(core_ty[c] - core_ty[d])
+        net = float(hx * lat_ew + hy * lat_ns)
+        if buf > 0:
+            nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, links)
+            along = 0.0
+            for i in range(nl):
+                along += dens[links[i]]
+            cap = float(buf * nl)
+            if along > cap:
+                stall = (along - cap) * mean
+                sent += stall
+                shift[c] += stall
+            cong = along * mean / nl
+            if cong > net:
+                net = cong
+        start = sent + net
+        if F[d] > start:
+            start = F[d]
+        F[d] = start + m_proc[k]
+        if F[d] > last:
+            last = F[d]
+        if buf > 0:
+            w = 1.0 / (nl + 1)
+            m_nl[k] = nl
+            for i in range(nl):
+                dens[links[i]] += w
+                m_links[k * width + i] = links[i]
+            mean += (m_proc[k] - mean) / (in_noc + 1.0)
+            in_noc += 1
+            nfl = _heap_push(fl_k, fl_v, nfl, start, k)
+        if pos[c] < last_i[c]:
+            pos[c] += 1
+            k2 = order[pos[c]]
+            nxt = sent + float(m_sent[k2] - m_sent[k])
+            if nxt > last:
+                last = nxt
+            npq = _heap_push(pq_k, pq_v, npq, nxt, c)
+    for c in range(n_cores):   # the work after each core's last message
+        if S[c] + shift[c] > last:
+            last = S[c] + shift[c]
+    return last
+
+
+@njit(cache=True, nogil=True)
+def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, lat_ew, lat_ns,
+                  out_cycles, proc):
+    """Partial sums after the spike messages: chunk core c sends its p_count messages one
+    after the other once it is done (max of its sender and receiver times); each costs its
+    destination `proc`, received in order of sending (a k-way merge of the chunks' evenly
+    spaced sends). Returns the last event time."""
+    n_cores = S.shape[0]
+    clock = np.full(n_cores, -1.0)
+    base = np.empty(npt, np.float64)
+    lat = np.empty(npt, np.float64)
+    last = 0.0
+    for i in range(npt):
+        c = p_core[i]
+        if clock[c] < 0:
+            clock[c] = max(S[c] + shift[c], F[c])
+        d = p_dest[i]
+        base[i] = clock[c]
+        lat[i] = abs(core_tx[c] - core_tx[d]) * lat_ew + abs(core_ty[c] - core_ty[d]) * lat_ns
+        clock[c] += out_cycles * p_count[i]
+        if clock[c] > last:
+            last = clock[c]
+    hk = np.empty(npt + 1, np.float64)
+    hv = np.empty(npt + 1, np.int64)
+    sent_n = np.zeros(npt, np.int64)
+    nh = 0
+    for i in range(npt):
+        nh = _heap_push(hk, hv, nh, base[i] + out_cycles, i)
+    while nh > 0:
+        sent, i, nh = _heap_pop(hk, hv, nh)
+        d = p_dest[i]
+        a = sent + lat[i]
+        F[d] = (F[d] if F[d] > a else a) + proc
+        if F[d] > last:
+            last = F[d]
+        sent_n[i] += 1
+        if sent_n[i] < p_count[i]:
+            nh = _heap_push(hk, hv, nh, sent + out_cycles, i)
+    return last
+
+
+@njit(cache=True, nogil=True)
+def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
+                ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore,
+                kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
+                core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
+                parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
+                step_cycles):
+    """Run T steps (module docstring). tm = (message_in, synapse, neuron_access,
+    neuron_update, spike_out, message_out) cycles; max_msgs bounds the messages of one step;
+    acc is the accumulator work array (int32 where the caller has shown that no sum can
+    overflow it, else int64; length >= every layer's width).
+    State v, i_, r, p (per neuron of layers, offset pop_off[l + 1] - pop_off[1]) advance in
+    place; out_s (T, d_last) int8 spikes and out_v (T, d_last) potentials of the last layer;
+    lc (L, N_LC) and core_busy (n_cores,) are added to; step_cycles (T,) is overwritten."""
+    T = x.shape[0]
+    L = d_in.shape[0]
+    n_cores = core_tx.shape[0]
+    base = pop_off[1]
+    S = np.zeros(n_cores, np.float64)         # sender timelines (neurons, messages out)
+    F = np.zeros(n_cores, np.float64)         # receiver timelines (messages in, synapses)
+    shift = np.zeros(n_cores, np.float64)
+    n_tiles = 1
+    for c in range(n_cores):
+        n_tiles = max(n_tiles, (core_ty[c] * ntx + core_tx[c]) + 1)
+    dens = np.zeros(n_tiles * nlink, np.float64)
+    m_src = np.zeros(max_msgs, np.int64)
+    m_sent = np.zeros(max_msgs, np.int64)
+    m_dest = np.zeros(max_msgs, np.int64)
+    m_proc = np.zeros(max_msgs, np.int64)
+    n_pt = 0
+    for l in range(L):
+        n_pt += ct_ptr[ch_off[l + 1]] - ct_ptr[ch_off[l]]
+    p_core = np.zeros(n_pt + 1, np.int64)
+    p_dest = np.zeros(n_pt + 1, np.int64)
+    p_count = np.zeros(n_pt + 1, np.int64)
+    Si = np.zeros(n_cores, np.int64)          # nominal sender clocks (integer cycles)
+    width = 1
+    for l in range(L):
+        width = max(width, d_in[l], d_out[l])
+    prev = np.zeros(width, np.int64)          # spikes of the population sending this stage
+    pact = np.zeros(width, np.int8)           # its activity (for the neuron cycles)
+    part = np.zeros(width, np.int64)
+    cur = np.zeros(width, np.float64)
+    s8 = np.zeros(width, np.int8)
+    act = np.zeros(width, np.int8)
+    got = np.zeros(L, np.int64)               # did the layer's input carry events (delayed)
+    for t in range(T):
+        Si[:] = 0
+        F[:] = 0.0
+        shift[:] = 0.0
+        total = 0.0
+        nm = 0
+        npt = 0
+        for j in range(d_in[0]):
+            prev[j] = x[t, j]
+        for l in range(L + 1):
+            # -- sender timeline of population l: its neurons, then its messages -----------
+            n_src = pop_off[l + 1] - pop_off[l]
+            src0 = pop_off[l]
+            for j in range(n_src):
+                c = core_of[src0 + j]
+                if l > 0:
+                    lat = tm[2] + tm[3] * pact[j] + tm[4] * (1 if prev[j] != 0 else 0)
+                    Si[c] += lat
+                    core_busy[c] += lat
+                    lc[l - 1, LC_BUSY] += lat
+                if l == L or prev[j] == 0:
+                    continue
+                m = abs(prev[j])
+                ch = ch_off[l] + j // rows[l]
+                for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                    dest = t_core[tt]
+                    f = t_c1[tt] - t_c0[tt]
+                    Si[c] += tm[5] * m
+                    core_busy[c] += tm[5] * m
+                    m_src[nm] = c
+                    m_sent[nm] = Si[c]
+                    m_dest[nm] = dest
+                    m_proc[nm] = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
+                    core_busy[dest] += m_proc[nm]
+                    lc[l, LC_BUSY] += m_proc[nm]
+                    nm += 1
+                    lc[l, LC_MSGS] += m
+                    lc[l, LC_HOPS] += m * (abs(core_tx[c] - core_tx[dest])
+                                           + abs(core_ty[c] - core_ty[dest]))
+                    lc[l, LC_ACS] += m * f
+            if l == L:
+                break
+            # -- the layer's arithmetic: integer currents --------------------------------------
+            di = d_in[l]
+            do = d_out[l]
+            w0 = w_off[l]
+            for o in range(do):
+                acc[o] = 0
+            n_in_spk = 0
+            for j in range(di):
+                sj = prev[j]
+                if sj == 0:
+                    continue
+                n_in_spk += abs(sj)
+                wrow = w_flat[w0 + j * do:w0 + (j + 1) * do]   # the tiles of a chunk cover
+                if sj == 1:                                    # every output column
+                    for o in range(do):
+                        acc[o] += wrow[o]
+                else:
+                    for o in range(do):
+                        acc[o] += sj * wrow[o]
+            lc[l, LC_IN_SPIKES] += n_in_spk
+            # -- partial sums: chunk tiles count their non-zero sums ---------------------------
+            if ch_off[l + 1] - ch_off[l] > 1:
+                for ch in range(ch_off[l] + 1, ch_off[l + 1]):
+                    lo = (ch - ch_off[l]) * rows[l]
+                    hi = min(lo + rows[l], di)
+                    for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                        c = t_core[tt]
+                        dest = t_ncore[tt]
+                        for o in range(t_c0[tt], t_c1[tt]):
+                            part[o] = 0
+                        for j in range(lo, hi):
+                            sj = prev[j]
+                            if sj == 0:
+                                continue
+                            row = w0 + j * do
+                            for o in range(t_c0[tt], t_c1[tt]):
+                                part[o] += sj * w_flat[row + o]
+                        k = 0
+                        for o in range(t_c0[tt], t_c1[tt]):
+                            if part[o] != 0:
+                                k += 1
+                        if k > 0:
+                            p_core[npt] = c
+                            p_dest[npt] = dest
+                            p_count[npt] = k
+                            npt += 1
+                            lc[l, LC_MSGS] += k
+                            lc[l, LC_HOPS] += k * (abs(core_tx[c] - core_tx[dest])
+                                                   + abs(core_ty[c] - core_ty[dest]))
+                            lc[l, LC_ACS] += k
+                            lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
+                            core_busy[c] += k * tm[5]
+                            core_busy[dest] += k * (tm[0] + tm[1])
+            if not parallel:   # a zero-delay chain: this layer's stage ends before the next
+                for c in range(n_cores):
+                    S[c] = Si[c]
+                end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
+                               core_k, ntx, nlink, lat_ew, lat_ns, buf, dens)
+                if npt > 0:
+                    end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift,
+                                                 core_tx, core_ty, lat_ew, lat_ns, tm[5],
+                                                 tm[0] + tm[1]))
+                total += end
+                nm = 0
+                npt = 0
+                Si[:] = 0
+                F[:] = 0.0
+                shift[:] = 0.0
+            # -- the layer's neurons ---------------------------------------------------------
+            for o in range(do):
+                cur[o] = scale_flat[o_off[l] + o] * float(acc[o])
+            nb = pop_off[l + 1] - base
+            vs = v[nb:nb + do]
+            g = got[l]
+            if delay[l]:
+                got[l] = 1 if n_in_spk > 0 else 0
+            else:
+                g = 1 if n_in_spk > 0 else 0
+            active = neuron_step(kind[l], dv[l], du[l], thr[l], sub[l], refr[l], bias[l], q[l],
+                                 delay[l], fixed[l], g, cur[:do], vs, i_[nb:nb + do],
+                                 r[nb:nb + do], p[nb:nb + do], s8[:do], act[:do])
+            nspk = 0
+            for o in range(do):
+                if s8[o] != 0:
+                    nspk += 1
+                prev[o] = s8[o]
+                pact[o] = act[o]
+            lc[l, LC_ACCESS] += do
+            lc[l, LC_UPDATES] += active
+            lc[l, LC_SPIKES] += nspk
+            if l == L - 1:
+                for o in range(do):
+                    out_s[t, o] = s8[o]
+                    out_v[t, o] = vs[o] / (2.0 ** q[l]) if fixed[l] else vs[o]
+        for c in range(n_cores):
+            S[c] = Si[c]
+        end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
+                       core_k, ntx, nlink, lat_ew, lat_ns, buf, dens)
+        if npt > 0:
+            end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx,
+                                         core_ty, lat_ew, lat_ns, tm[5], tm[0] + tm[1]))
+        step_cycles[t] = np.int64(math.ceil(total + end)) + sync
+
+
+def neuron_step_ref(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, i_, r, p):
+    """NumPy twin of `neuron_step` (vectorised); returns (spikes int8, act int8)."""
+    scale = 2.0 ** q
+    if delay:
+        xe = p.copy()
+        p[:] = x
+    else:
+        xe = x.copy()
+    act = (v != 0) | bool(got) | (bias != 0)
+    if kind == KIND_CUBA:
+        act |= i_ != 0
+    if fixed:
+        def dec(z, d):
+            a = np.abs(z).astype(np.int64)
+            m = ((a * (4096 - d)) >> 12).astype(np.float64)
+            return np.where(z < 0, -m, m)
+        X = xe * scale
+        if kind == KIND_CUBA:
+            i_[:] = np.clip(dec(i_, du) + X, -SAT, SAT)
+            c = i_.copy()
+        else:
+            c = X
+        vd = v.copy() if kind == KIND_IF else dec(v, dv)
+        vn = np.clip(vd + bias * scale + c, -SAT, SAT)
+        th = thr * scale
+    else:
+        if kind == KIND_CUBA:
+            ci = ((4096 - du) / 4096.0) * i_
+            if q > 0:
+                ci = np.trunc(ci * scale) / scale
+            i_[:] = ci + xe
+            c = i_.copy()
+        else:
+            c = xe
+        vd = v.copy() if kind == KIND_IF else ((4096 - dv) / 4096.0) * v
+        if q > 0:
+            vd = np.trunc(vd * scale) / scale
+        vn = (vd + bias) + c
+        th = thr
+    refractory = (r > 0) if refr > 0 else np.zeros(v.shape, bool)
+    fire = (vn > th) & ~refractory
+    vn = np.where(fire, (vn - th) if sub else 0.0, vn)
+    vn = np.where(refractory, 0.0, vn)
+    r[:] = np.where(refractory, r - 1, np.where(fire, refr, r))
+    v[:] = vn
+    return fire.astype(np.int8), act.astype(np.int8)
+
+
+def schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_ns, buf):
+    """Twin of `schedule` on a list of (source, nominal sent, destination, cycles) messages,
+    with Python heaps; returns the last event time."""
+    by_core: dict[int, list[int]] = {}
+    for k, m in enumerate(msgs):
+        by_core.setdefault(int(m[0]), []).append(k)
+    pq = [(float(msgs[ks[0]][1]), c) for c, ks in sorted(by_core.items())]
+    heapq.heapify(pq)
+    pos = {c: 0 for c in by_core}
+    dens: dict[int, float] = {}
+    flight: list[tuple[float, int]] = []
+    last, mean, in_noc = 0.0, 0.0, 0
+
+    def route(a, b):
+        x, y = int(core_tx[a]), int(core_ty[a])
+        out = [(y * ntx + x, 4 + int(core_k[a]))]
+        while x != int(core_tx[b]):
+            step = 1 if core_tx[b] > x else -1
+            x += step
+            out.append((y * ntx + x, 1 if step > 0 else 3))
+        while y != int(core_ty[b]):
+            step = 1 if core_ty[b] > y else -1
+            y += step
+            out.append((y * ntx + x, 2 if step > 0 else 0))
+        return out
+
+    while pq:
+        sent, c = heapq.heappop(pq)
+        last = max(last, sent)
+        while flight and flight[0][0] <= sent:
+            _r, j = heapq.heappop(flight)
+            rt = route(msgs[j][0], msgs[j][2])
+            for li in rt:
+                dens[li] -= 1.0 / (len(rt) + 1)
+            mean = mean + (mean - msgs[j][3]) / (in_noc - 1.0) if in_noc > 1 else 0.0
+            in_noc -= 1
+        k = by_core[c][pos[c]]
+        _src, _ns, d, proc = msgs[k]
+        net = float(abs(int(core_tx[c]) - int(core_tx[d])) * lat_ew
+                    + abs(int(core_ty[c]) - int(core_ty[d])) * lat_ns)
+        if buf > 0:
+            rt = route(c, d)
+            along = sum(dens.get(li, 0.0) for li in rt)
+            cap = float(buf * len(rt))
+            if along > cap:
+                sent += (along - cap) * mean
+                shift[c] += (along - cap) * mean
+            net = max(net, along * mean / len(rt))
+        start = max(F[d], sent + net)
+        F[d] = start + proc
+        last = max(last, F[d])
+        if buf > 0:
+            for li in rt:
+                dens[li] = dens.get(li, 0.0) + 1.0 / (len(rt) + 1)
+            mean += (proc - mean) / (in_noc + 1.0)
+            in_noc += 1
+            heapq.heappush(flight, (start, k))
+        if pos[c] + 1 < len(by_core[c]):
+            pos[c] += 1
+            k2 = by_core[c][pos[c]]
+            nxt = sent + float(msgs[k2][1] - msgs[k][1])
+            last = max(last, nxt)
+            heapq.heappush(pq, (nxt, c))
+    return max([last] + [float(S[c] + shift[c]) for c in range(len(S))])
+
+
+def partial_sums_ref(parts, S, F, shift, core_tx, core_ty, lat_ew, lat_ns, out_cycles, proc):
+    """Twin of `_partial_sums` on a list of (core, destination, count)."""
+    clock: dict[int, float] = {}
+    msgs = []
+    last = 0.0
+    for c, d, count in parts:
+        clock.setdefault(c, max(float(S[c] + shift[c]), float(F[c])))
+        lat = abs(int(core_tx[c]) - int(core_tx[d])) * lat_ew + \
+            abs(int(core_ty[c]) - int(core_ty[d])) * lat_ns
+        for _ in range(count):
+            clock[c] += out_cycles
+            msgs.append((clock[c], clock[c] + lat, d))
+        last = max(last, clock[c])
+    for _sent, arr, d in sorted(msgs, key=lambda m: m[0]):
+        F[d] = max(F[d], arr) + proc
+        last = max(last, F[d])
+    return last
+
+
+def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
+                    ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore,
+                    kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
+                    core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
+                    parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
+                    step_cycles):
+    """Twin of `run_network` (same arguments and outputs): currents as one integer matrix
+    product per layer and step, neurons vectorised, the messages as Python lists scheduled
+    by `schedule_ref`."""
+    T = x.shape[0]
+    L = d_in.shape[0]
+    n_cores = core_tx.shape[0]
+    base = int(pop_off[1])
+    got = [0] * L
+    tm = [int(v_) for v_ in tm]
+
+    def hops(a, b):
+        return abs(int(core_tx[a]) - int(core_tx[b])) + abs(int(core_ty[a]) - int(core_ty[b]))
+
+    for t in range(T):
+        S = np.zeros(n_cores, np.int64)
+        F = np.zeros(n_cores, np.float64)
+        shift = np.zeros(n_cores, np.float64)
+        total = 0.0
+        msgs: list = []
+        parts: list = []
+        prev = x[t].astype(np.int64)
+        pact = np.zeros(len(prev), np.int8)
+        for l in range(L + 1):
+            src = core_of[pop_off[l]:pop_off[l + 1]]
+            for j, c in enumerate(src):
+                c = int(c)
+                if l > 0:
+                    lat = tm[2] + tm[3] * int(pact[j]) + tm[4] * int(prev[j] != 0)
+                    S[c] += lat
+                    core_busy[c] += lat
+                    lc[l - 1, LC_BUSY] += lat
+                if l == L or prev[j] == 0:
+                    continue
+                m = abs(int(prev[j]))
+                g = int(ch_off[l]) + j // int(rows[l])
+                for tt in range(ct_ptr[g], ct_ptr[g + 1]):
+                    dest, f = int(t_core[tt]), int(t_c1[tt] - t_c0[tt])
+                    S[c] += tm[5] * m
+                    core_busy[c] += tm[5] * m
+                    proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
+                    msgs.append((c, int(S[c]), dest, proc))
+                    core_busy[dest] += proc
+                    lc[l, LC_BUSY] += proc
+                    lc[l, LC_MSGS] += m
+                    lc[l, LC_HOPS] += m * hops(c, dest)
+                    lc[l, LC_ACS] += m * f
+            if l == L:
+                break
+            di, do = int(d_in[l]), int(d_out[l])
+            W = w_flat[w_off[l]:w_off[l] + di * do].reshape(di, do).astype(np.int64)
+            n_in_spk = int(np.abs(prev[:di]).sum())
+            lc[l, LC_IN_SPIKES] += n_in_spk
+            n_chunks = int(ch_off[l + 1] - ch_off[l])
+            for ch in range(1, n_chunks):
+                lo, hi = ch * int(rows[l]), min((ch + 1) * int(rows[l]), di)
+                g = int(ch_off[l]) + ch
+                for tt in range(ct_ptr[g], ct_ptr[g + 1]):
+                    c, home = int(t_core[tt]), int(t_ncore[tt])
+                    k = int(np.count_nonzero(prev[lo:hi] @ W[lo:hi, t_c0[tt]:t_c1[tt]]))
+                    if k:
+                        parts.append((c, home, k))
+                        lc[l, LC_MSGS] += k
+                        lc[l, LC_HOPS] += k * hops(c, home)
+                        lc[l, LC_ACS] += k
+                        lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
+                        core_busy[c] += k * tm[5]
+                        core_busy[home] += k * (tm[0] + tm[1])
+            if not parallel:
+                end = schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew,
+                                   lat_ns, buf)
+                if parts:
+                    end = max(end, partial_sums_ref(parts, S, F, shift, core_tx, core_ty,
+                                                    lat_ew, lat_ns, tm[5], tm[0] + tm[1]))
+                total += end
+                msgs, parts = [], []
+                S[:] = 0
+                F[:] = 0.0
+                shift[:] = 0.0
+            acc = prev[:di] @ W
+            cur = scale_flat[o_off[l]:o_off[l] + do] * acc.astype(np.float64)
+            nb = int(pop_off[l + 1]) - base
+            sl = slice(nb, nb + do)
+            vs, is_, rs, ps = v[sl], i_[sl], r[sl], p[sl]
+            gflag = got[l]
+            if delay[l]:
+                got[l] = int(n_in_spk > 0)
+            else:
+                gflag = int(n_in_spk > 0)
+            s8, act = neuron_step_ref(int(kind[l]), int(dv[l]), int(du[l]), float(thr[l]),
+                                      int(sub[l]), int(refr[l]), float(bias[l]), int(q[l]),
+                                      int(delay[l]), int(fixed[l]), gflag, cur, vs, is_, rs, ps)
+            v[sl], i_[sl], r[sl], p[sl] = vs, is_, rs, ps
+            lc[l, LC_ACCESS] += do
+            lc[l, LC_UPDATES] += int(act.sum())
+            lc[l, LC_SPIKES] += int(s8.sum())
+            if l == L - 1:
+                out_s[t] = s8
+                out_v[t] = v[sl] / (2.0 ** q[l]) if fixed[l] else v[sl]
+            prev = s8.astype(np.int64)
+            pact = act
+        end = schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_ns, buf)
+        if parts:
+            end = max(end, partial_sums_ref(parts, S, F, shift, core_tx, core_ty, lat_ew,
+                                            lat_ns, tm[5], tm[0] + tm[1]))
+        step_cycles[t] = int(math.ceil(total + end)) + sync
