@@ -25,9 +25,9 @@ import numpy as np
 from snncompile.backends.accum.network import NetworkProgram, network_layers
 from snncompile.errors import SimulationError
 from snncompile.ir.counts import Counts, NodeCounts, RunCounts
+from snncompile.ir.interpreter import check_spike_steps
 from snncompile.simulator import stepped_kernels as K
 
-KIND_CODES = {"LIF": K.KIND_LIF, "IF": K.KIND_IF, "CubaLIF": K.KIND_CUBA}
 MAX_STEPS = 1 << 24
 
 
@@ -52,21 +52,14 @@ class SteppedRun:
 
 
 def check_input(x: Any, n_in: int) -> np.ndarray:
-    """x as a C-contiguous int32 (T, n_in) array of spike counts >= 0 (SimulationError)."""
-    a = np.asarray(x)
-    if a.ndim != 2 or a.shape[1] != n_in:
-        raise SimulationError(f"input spikes must have shape (steps, {n_in}), got {a.shape}")
+    """x as a C-contiguous int32 (T, n_in) array of spike counts: the reference's checks
+    (`check_spike_steps`), plus the simulator's declared ranges (SimulationError): at most
+    MAX_STEPS steps, counts in 0..255 (a count is that many messages of one input)."""
+    a = check_spike_steps(x, n_in)
     if a.shape[0] > MAX_STEPS:
         raise SimulationError(f"input has {a.shape[0]} steps, at most {MAX_STEPS}")
-    if a.dtype.kind == "b":
-        a = a.astype(np.int32)
-    if a.dtype.kind == "f":
-        if not np.isfinite(a).all() or (a != np.round(a)).any():
-            raise SimulationError("input spikes must be integers")
-    elif a.dtype.kind not in "iu":
-        raise SimulationError(f"input spikes must be integers, got dtype {a.dtype}")
-    if a.size and (a.min() < 0 or a.max() > 255):
-        raise SimulationError("input spike counts must be in 0..255")
+    if a.size and a.max() > 255:
+        raise SimulationError(f"input spike counts must be in 0..255, got {int(a.max())}")
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
@@ -129,9 +122,9 @@ class SteppedNetwork:
         self.t_c0, self.t_c1, self.t_core, self.t_ncore = (i64(t_c0), i64(t_c1), i64(t_core),
                                                           i64(t_ncore))
         ops = [n.op for _, n in self.layers]
-        self.kind = i64([KIND_CODES[n.op_type] for _, n in self.layers])
-        self.dv = i64([getattr(o, "dv", 0) for o in ops])
-        self.du = i64([getattr(o, "du", 0) for o in ops])
+        self.kind = i64([K.KIND_LIF if o.decay_i is None else K.KIND_CUBA for o in ops])
+        self.dv = i64([o.decay_v for o in ops])
+        self.du = i64([o.decay_i or 0 for o in ops])
         self.thr = np.array([o.threshold for o in ops], np.float64)
         self.sub = i64([o.reset == "subtract" for o in ops])
         self.refr = i64([o.refractory for o in ops])

@@ -14,7 +14,8 @@ tiles ct_ptr[ch_off[l] + chunk] .. ct_ptr[ch_off[l] + chunk + 1] - 1. A tile cov
 columns [t_c0, t_c1) on core t_core; when its neurons live on another core (t_ncore !=
 t_core: a partial-sum tile) it sends, per step, one message per non-zero partial sum to it.
 
-Neurons (per layer: kind 0 LIF, 1 IF, 2 CubaLIF; equations in snncompile.ir.neuron_ops)
+Neurons (per layer: kind 0 LIF or IF (IF is LIF with dv = 0: alpha_v = 1 exactly), 1 CubaLIF;
+equations in snncompile.ir.neuron_ops)
 advance exactly as the IR defines them. Cycles of core c in step t (the timing model,
 docs/hardware-model.md):
 
@@ -42,7 +43,7 @@ from numba import njit
 
 LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY = range(8)
 N_LC = 8
-KIND_LIF, KIND_IF, KIND_CUBA = 0, 1, 2
+KIND_LIF, KIND_CUBA = 0, 1   # a neuron with or without a decaying current (IF: LIF, dv = 0)
 SAT = (1 << 23) - 1
 
 
@@ -96,7 +97,7 @@ def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, 
                 c = i_[o]
             else:
                 c = X
-            vd = v[o] if kind == KIND_IF else _decay_fixed(v[o], dv)
+            vd = _decay_fixed(v[o], dv)
             vn = _sat(vd + bias * scale + c)
             th = thr * scale
         else:
@@ -108,10 +109,7 @@ def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, 
                 c = i_[o]
             else:
                 c = xe
-            if kind == KIND_IF:
-                vd = v[o]
-            else:
-                vd = alpha_v * v[o]
+            vd = alpha_v * v[o]
             if q > 0:
                 vd = math.trunc(vd * scale) * inv
             vn = (vd + bias) + c
@@ -575,7 +573,7 @@ def neuron_step_ref(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x,
             c = i_.copy()
         else:
             c = X
-        vd = v.copy() if kind == KIND_IF else dec(v, dv)
+        vd = dec(v, dv)
         vn = np.clip(vd + bias * scale + c, -SAT, SAT)
         th = thr * scale
     else:
@@ -587,7 +585,7 @@ def neuron_step_ref(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x,
             c = i_.copy()
         else:
             c = xe
-        vd = v.copy() if kind == KIND_IF else ((4096 - dv) / 4096.0) * v
+        vd = ((4096 - dv) / 4096.0) * v
         if q > 0:
             vd = np.trunc(vd * scale) / scale
         vn = (vd + bias) + c

@@ -89,7 +89,7 @@ def test_simulate_bad_input_exits_2(net_files, tmp_path, bad):
     assert not out.exists() and not (tmp_path / "s.json").exists()
 
 
-def test_simulate_prompt_on_network_and_input_on_tokens(net_files, tmp_path):
+def test_simulate_prompt_on_a_network_is_refused(net_files):
     t = net_files
     r = CliRunner().invoke(main, ["simulate", str(t / "prog"), "--prompt", "hi"])
     assert r.exit_code == 2 and "--input" in r.output

@@ -416,16 +416,11 @@ class HardwareSpec:
     @classmethod
     def load(cls, name_or_path: str | Path | None = None) -> "HardwareSpec":
         """A preset by name ("default", "small", "large") or a TOML file; None -> default."""
-        if name_or_path is None:
-            name_or_path = "default"
-        p = Path(name_or_path)
+        p = resolve_path(name_or_path)
         if p.suffix != ".toml" and not _exists(p):
-            preset = PRESETS_DIR / f"{name_or_path}.toml"
-            if not _exists(preset):
-                raise HardwareSpecError(
-                    f"no hardware preset or file {_short(str(name_or_path), 120)} "
-                    f"(presets: {', '.join(preset_names())})")
-            p = preset
+            raise HardwareSpecError(
+                f"no hardware preset or file {_short(str(name_or_path), 120)} "
+                f"(presets: {', '.join(preset_names())})")
         return cls.from_toml(p)
 
     def to_toml(self) -> str:
@@ -446,7 +441,7 @@ class HardwareSpec:
 
 def resolve_path(name_or_path: str | Path | None = None) -> Path:
     """The file `HardwareSpec.load(name_or_path)` reads (a preset's file or the path)."""
-    p = Path(name_or_path or "default")
+    p = Path("default" if name_or_path is None else name_or_path)
     if p.suffix != ".toml" and not _exists(p):
         preset = PRESETS_DIR / f"{p}.toml"
         if _exists(preset):

@@ -37,9 +37,9 @@ from snncompile.backends.base import MANIFEST, check_hashes, open_folder, save_f
 from snncompile.backends.base import Program as BaseProgram
 from snncompile.errors import HardwareFitError, IRError, SimulationError
 from snncompile.ir.graph import Graph
+from snncompile.ir.neuron_ops import NEURON_OPS
 
 SPLITS = ("auto", "outputs", "partial")
-LOWERED_NEURONS = ("LIF", "IF", "CubaLIF")
 PLACEMENT_FORMAT = "snncompile-placement/1"
 FILES = (MANIFEST, "graph.onnx", "placement.json", "hardware.toml")
 
@@ -63,10 +63,10 @@ def network_layers(graph: Graph) -> list[tuple[Any, Any]]:
         if syn.op_type != "SpikedLinear" or syn.inputs[0] != src:
             raise IRError(f"network: node {syn.name!r} must be a SpikedLinear fed by "
                           f"{src!r} (only feed-forward chains are lowered)")
-        if neu.op_type not in LOWERED_NEURONS or neu.inputs[0] != syn.outputs[0]:
+        if not isinstance(neu.op, NEURON_OPS) or neu.inputs[0] != syn.outputs[0]:
             raise IRError(f"network: node {neu.name!r} ({neu.op_type}) must be a "
-                          f"{'/'.join(LOWERED_NEURONS)} neuron fed by {syn.name!r} (the cores "
-                          "run these neuron models)")
+                          f"{'/'.join(c.op_type for c in NEURON_OPS)} neuron fed by "
+                          f"{syn.name!r} (the cores run these neuron models)")
         layers.append((syn, neu))
         src = neu.outputs[0]
     return layers

@@ -30,7 +30,6 @@ def simulate(program: str, prompt: str | None, token_ids: str | None, tokenizer:
     """Run PROGRAM (a folder from `snncompile lower`) on the cycle-counting simulator."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
     from rich.text import Text
 
     from snncompile.atomic import check_outputs
@@ -38,7 +37,7 @@ def simulate(program: str, prompt: str | None, token_ids: str | None, tokenizer:
     from snncompile.backends.base import read_manifest
     from snncompile.cli.prompting import check_prompt_args, model_vocab, resolve_prompt
     from snncompile.errors import SimulationError
-    from snncompile.simulator import LAYER_KEYS, Simulator, sim_json
+    from snncompile.simulator import Simulator, sim_json
     from snncompile.simulator.simjson import validate as validate_sim
 
     # `--json prog/graph.onnx` would destroy the program
@@ -86,15 +85,7 @@ def simulate(program: str, prompt: str | None, token_ids: str | None, tokenizer:
     c, hw = sim.counters, prog.hardware
     tot = c.totals()
     cycles = tot.cycles
-    table = Table(title=f"counters: total over {c.tokens} tokens and per token "
-                        f"({sim.encoding} spikes, {hw.name})")
-    table.add_column("counter")
-    table.add_column("total", justify="right")
-    table.add_column("per token", justify="right")
-    for key in LAYER_KEYS:
-        v = getattr(tot, key)
-        table.add_row(key, f"{v:,}", f"{v / max(c.tokens, 1):,.1f}")
-    console.print(table)
+    console.print(counter_table(tot, c.tokens, "token", f"{sim.encoding} spikes, {hw.name}"))
     console.print(f"simulated time {cycles / hw.clock_hz * 1e3:.3f} ms "
                   f"({cycles / max(c.tokens, 1):,.0f} cycles/token at "
                   f"{hw.clock_hz / 1e9:g} GHz); "
@@ -105,3 +96,19 @@ def simulate(program: str, prompt: str | None, token_ids: str | None, tokenizer:
         doc.update(p.doc())
         validate_sim(doc)
         emit_json(doc, json_out)
+
+
+def counter_table(totals, n: int, unit: str, what: str):
+    """The counters (LAYER_KEYS) in total over n `unit`s and per `unit`, as a rich table."""
+    from rich.table import Table
+
+    from snncompile.simulator import LAYER_KEYS
+
+    table = Table(title=f"counters: total over {n} {unit}s and per {unit} ({what})")
+    table.add_column("counter")
+    table.add_column("total", justify="right")
+    table.add_column(f"per {unit}", justify="right")
+    for key in LAYER_KEYS:
+        v = getattr(totals, key)
+        table.add_row(key, f"{v:,}", f"{v / max(n, 1):,.1f}")
+    return table

@@ -15,11 +15,10 @@ import click
 
 def simulate_network(program: str, prog: Any, input_path: str | None, out_path: str | None,
                      json_out: str | None, console) -> None:
-    from rich.table import Table
-
     from snncompile.cli.jsonout import emit_json
+    from snncompile.cli.simulate_cmd import counter_table
     from snncompile.cli.spike_steps import load_spike_input, save_npy
-    from snncompile.simulator import LAYER_KEYS, sim_json
+    from snncompile.simulator import sim_json
     from snncompile.simulator.simjson import validate as validate_sim
     from snncompile.simulator.stepped import SteppedNetwork
 
@@ -34,15 +33,7 @@ def simulate_network(program: str, prog: Any, input_path: str | None, out_path: 
     c, hw = res.counters, prog.hardware
     tot = c.totals()
     T = max(c.tokens, 1)
-    table = Table(title=f"counters: total over {c.tokens} steps and per step ({hw.name}, "
-                        f"{c.meta['tiles_used']} tiles)")
-    table.add_column("counter")
-    table.add_column("total", justify="right")
-    table.add_column("per step", justify="right")
-    for key in LAYER_KEYS:
-        v = getattr(tot, key)
-        table.add_row(key, f"{v:,}", f"{v / T:,.1f}")
-    console.print(table)
+    console.print(counter_table(tot, c.tokens, "step", f"{hw.name}, {c.meta['tiles_used']} tiles"))
     for name, n in res.spikes_per_layer.items():
         console.print(f"{name}: {n:,} spikes")
     console.print(f"chip time {res.time_s * 1e3:.4f} ms ({res.time_s / T * 1e6:.3f} us/step, "

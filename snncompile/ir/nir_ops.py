@@ -45,7 +45,7 @@ from typing import ClassVar
 
 from snncompile.errors import IRError
 from snncompile.ir.counts import Counts
-from snncompile.ir.ops import FLOAT_DTYPES, Op
+from snncompile.ir.ops import FLOAT_DTYPES, Op, _vector_op
 
 EULER_RESETS = ("value", "subtract", "subtract_next")
 
@@ -143,6 +143,7 @@ class LeakyIntegrator(_EulerBase):
         return Counts(macs=n, dense_macs=n)
 
 
+@_vector_op
 @dataclass(frozen=True)
 class Threshold(Op):
     """s = (x > threshold), threshold per element (d,); spikes int64."""
@@ -152,16 +153,8 @@ class Threshold(Op):
     D: ClassVar[int] = 1
     d: int
 
-    def verify(self) -> None:
-        super().verify()
-        self._positive("d")
-
     def param_shapes(self):
         return {"threshold": _vec(self.d)}
-
-    def infer(self, input_shapes):
-        self._check_inputs(input_shapes, [(self.d,)])
-        return [(self.d,)]
 
     def neuron_updates(self) -> int:
         return self.d
@@ -170,6 +163,7 @@ class Threshold(Op):
         return 0
 
 
+@_vector_op
 @dataclass(frozen=True)
 class Scale(Op):
     """y = scale * x, scale per element (d,)."""
@@ -177,21 +171,14 @@ class Scale(Op):
     op_type: ClassVar[str] = "Scale"
     d: int
 
-    def verify(self) -> None:
-        super().verify()
-        self._positive("d")
-
     def param_shapes(self):
         return {"scale": _vec(self.d)}
-
-    def infer(self, input_shapes):
-        self._check_inputs(input_shapes, [(self.d,)])
-        return [(self.d,)]
 
     def counts(self, spike_sum=None):
         return Counts(macs=self.d, dense_macs=self.d)
 
 
+@_vector_op
 @dataclass(frozen=True)
 class Bias(Op):
     """y = x + bias, bias per element (d,)."""
@@ -199,16 +186,8 @@ class Bias(Op):
     op_type: ClassVar[str] = "Bias"
     d: int
 
-    def verify(self) -> None:
-        super().verify()
-        self._positive("d")
-
     def param_shapes(self):
         return {"bias": _vec(self.d)}
-
-    def infer(self, input_shapes):
-        self._check_inputs(input_shapes, [(self.d,)])
-        return [(self.d,)]
 
     def counts(self, spike_sum=None):
         return Counts(acs=self.d, dense_acs=self.d)
