@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from snncompile.atomic import atomic_path
 from snncompile.energy.price import EnergyReport
+from snncompile.energy.report import run_unit
 from snncompile.errors import MissingDependencyError
 
 COLORS = {"ac": "#4C72B0", "mac": "#DD8452", "neuron": "#55A868", "memory": "#C44E52",
@@ -63,7 +64,8 @@ def write_png(report: EnergyReport, path, title: str | None = None) -> None:
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=90, fontsize=7)
         ax.set_xlabel("block (Mamba2 block index, or node)")
-        per = "per token" if report.tokens == 1 else f"over {report.tokens} tokens"
+        u, us = run_unit(report)
+        per = f"per {u}" if report.tokens == 1 else f"over {report.tokens} {us}"
         ax.set_ylabel(f"energy, µJ ({per})")
         r = report.ratio
         default = (f"SNN {report.table.name} vs dense model at {report.table.name}'s prices, "

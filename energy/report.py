@@ -328,9 +328,16 @@ def comparison_lines(cmp) -> list[str]:
     return lines
 
 
+def run_unit(report: EnergyReport) -> tuple[str, str]:
+    """What the run's `tokens` count: time steps for a network's run (its sim.json has
+    "steps"), else tokens."""
+    return ("step", "steps") if "steps" in report.meta else ("token", "tokens")
+
+
 def summary_lines(report: EnergyReport, comparison=None) -> list[str]:
     m = report.meta
-    lines = [f"mode: {m.get('mode')}   table: {report.table.name}   tokens: {report.tokens}"]
+    u, us = run_unit(report)
+    lines = [f"mode: {m.get('mode')}   table: {report.table.name}   {us}: {report.tokens}"]
     if m.get("mode") == "analytic":
         fr, ms = m.get("fire_rate"), m.get("mean_spikes")
         rate = (f"firing rate R = {fr:.4g} per micro-step slot" if fr is not None
@@ -341,13 +348,13 @@ def summary_lines(report: EnergyReport, comparison=None) -> list[str]:
     lines.append(lm_head_line(report))
     snn, ann = report.snn, report.ann
     t = report.table.name
-    lines.append(f"total over {report.tokens} tokens: E_SNN ({t}) = {fmt_energy(snn.total)}   "
+    lines.append(f"total over {report.tokens} {us}: E_SNN ({t}) = {fmt_energy(snn.total)}   "
                  f"E_ANN (dense model at {t}'s prices) = {fmt_energy(ann.total)}   "
-                 f"per token: {fmt_energy(snn.total / report.tokens)} vs "
+                 f"per {u}: {fmt_energy(snn.total / report.tokens)} vs "
                  f"{fmt_energy(ann.total / report.tokens)}")
     if snn.memory or ann.memory:
         per = 1 / max(report.tokens, 1)
-        lines.append(memory_split_line("SNN", snn, per) + " per token")
+        lines.append(memory_split_line("SNN", snn, per) + f" per {u}")
     r, rc = report.ratio, report.ratio_compute
     sides = ratio_sides(report)
     if comparison is not None:
@@ -411,8 +418,9 @@ def render(report: EnergyReport, console=None, per_op: bool = False, comparison=
     groups.append(("total", list(range(len(report.layers)))))
     typical = sorted(sum_energy(snn_of(i) for i in ids).total for _, ids in groups[:-1])
     unit, scale = _unit_for(typical[len(typical) // 2] if typical else 0.0)
-    scope = (f"total over {report.tokens} tokens" if report.tokens != 1
-             else "per token (1 token)")
+    u, us = run_unit(report)
+    scope = (f"total over {report.tokens} {us}" if report.tokens != 1
+             else f"per {u} (1 {u})")
     vs = (f"SNN {report.table.name} vs dense {cmp.dense.baseline.name}" if cmp is not None
           else f"SNN and dense model both at {report.table.name}'s prices")
     t = Table(title=f"Energy by {'node' if per_op else 'block'} in {unit}, {scope} ({vs})",

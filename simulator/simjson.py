@@ -255,6 +255,11 @@ def parse_sim(data: Any, where: str = "sim.json") -> RunCounts:
             "hardware": dict(hardware), "encoding": data.get("encoding"),
             "prompt": prompt if isinstance(prompt, str) else None,
             "continuation": continuation if isinstance(continuation, str) else None}
+    if "steps" in data:   # a time-stepped network run: its tokens are steps
+        steps = _count(data, "steps", where)
+        if steps != tokens:
+            raise SimulationError(f"{where}: steps ({steps}) differs from tokens ({tokens})")
+        meta["steps"] = steps
     cores = tuple(c for c in data.get("cores") or () if isinstance(c, Mapping))
     return RunCounts(nodes, tokens=tokens, time_s=time_s, clock_hz=clock_hz, cores=cores,
                      meta=meta)

@@ -13,6 +13,10 @@ tiles in chunks of `rows[l]` inputs: input j belongs to chunk j // rows[l], whos
 tiles ct_ptr[ch_off[l] + chunk] .. ct_ptr[ch_off[l] + chunk + 1] - 1. A tile covers output
 columns [t_c0, t_c1) on core t_core; when its neurons live on another core (t_ncore !=
 t_core: a partial-sum tile) it sends, per step, one message per non-zero partial sum to it.
+A layer is fully connected (fan_off[tt] = -1: input j reaches all t_c1 - t_c0 columns of
+tile tt) or sparse (a convolution's taps): input j, row jr = j - chunk * rows[l] of its
+chunk, then has fan_flat[fan_off[tt] + jr] synapses on tile tt, and no message goes to a
+tile where it has none.
 
 Neurons (per layer: kind 0 LIF or IF (IF is LIF with dv = 0: alpha_v = 1 exactly), 1 CubaLIF;
 equations in snncompile.ir.neuron_ops)
@@ -104,14 +108,14 @@ def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, 
             if kind == KIND_CUBA:
                 ci = alpha_i * i_[o]
                 if q > 0:
-                    ci = math.trunc(ci * scale) * inv
+                    ci = np.trunc(ci * scale) * inv
                 i_[o] = ci + xe
                 c = i_[o]
             else:
                 c = xe
             vd = alpha_v * v[o]
             if q > 0:
-                vd = math.trunc(vd * scale) * inv
+                vd = np.trunc(vd * scale) * inv
             vn = (vd + bias) + c
             th = thr
         if refr > 0 and r[o] > 0:
@@ -146,12 +150,8 @@ def _heap_push(hk, hv, n, key, val):
 
 
 @njit(cache=True, nogil=True)
-def _heap_pop(hk, hv, n):
-    """Pop the smallest (key, val) of the heap of n items; returns (key, val, n - 1)."""
-    key, val = hk[0], hv[0]
-    n -= 1
-    hk[0] = hk[n]
-    hv[0] = hv[n]
+def _sift_down(hk, hv, n):
+    """Restore the heap order of hk/hv (n items) after its root was replaced."""
     i = 0
     while True:
         a = 2 * i + 1
@@ -166,7 +166,25 @@ def _heap_pop(hk, hv, n):
         hk[i], hk[m] = hk[m], hk[i]
         hv[i], hv[m] = hv[m], hv[i]
         i = m
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(hk, hv, n):
+    """Pop the smallest (key, val) of the heap of n items; returns (key, val, n - 1)."""
+    key, val = hk[0], hv[0]
+    n -= 1
+    hk[0] = hk[n]
+    hv[0] = hv[n]
+    _sift_down(hk, hv, n)
     return key, val, n
+
+
+@njit(cache=True, nogil=True)
+def _heap_replace(hk, hv, n, key, val):
+    """Replace the smallest item of the heap of n items by (key, val) (a pop and a push)."""
+    hk[0] = key
+    hv[0] = val
+    _sift_down(hk, hv, n)
 
 
 @njit(cache=True, nogil=True)
@@ -190,8 +208,72 @@ def _route(a, b, core_tx, core_ty, core_k, ntx, nlink, out):
 
 
 @njit(cache=True, nogil=True)
+def schedule_workspace(n_cores, max_msgs, width):
+    """The work arrays of `schedule` for up to max_msgs messages on n_cores cores with
+    routes of at most `width` links: (int64 array, float64 array), allocated once per run."""
+    wi = np.zeros(2 * max_msgs + 7 * (n_cores + 1) + width, np.int64)
+    wf = np.zeros(max_msgs + 2 * (n_cores + 1), np.float64)
+    return wi, wf
+
+
+MAX_ROUTE_TABLE_CORES = 2048
+
+
+@njit(cache=True, nogil=True)
+def route_table(pop_off, core_of, ch_off, ct_ptr, t_core, rows, core_tx, core_ty, core_k, ntx,
+                nlink, width, dens_pad):
+    """The links of every (source core, destination core) pair that a spike message of the
+    network can take (`_route`), computed once per run: pair[src * n_cores + dst] = r, its
+    links rt_links[r * width:r * width + rt_n[r]], each with the density rt_w = 1 / (rt_n[r] +
+    1) a message on it adds; the row is padded to kmax (the longest route) with the link
+    `dens_pad` and density 0, so that every message updates kmax links (a loop of fixed
+    length: no branch to mispredict; the pad link's density stays 0). Chips of more than MAX_ROUTE_TABLE_CORES
+    cores get an empty table (pair of size 1) and `schedule` routes each message itself."""
+    n_cores = core_tx.shape[0]
+    if n_cores > MAX_ROUTE_TABLE_CORES:
+        return (np.full(1, -1, np.int64), np.zeros(width, np.int64), np.zeros(1, np.int64),
+                np.zeros(width, np.float64), 0)
+    pair = np.full(n_cores * n_cores, -1, np.int64)
+    src = np.zeros(n_cores, np.bool_)
+    dst = np.zeros(n_cores, np.bool_)
+    npairs = 0
+    L = rows.shape[0]
+    for l in range(L):
+        src[:] = False
+        dst[:] = False
+        for k in range(pop_off[l], pop_off[l + 1]):
+            src[core_of[k]] = True
+        for tt in range(ct_ptr[ch_off[l]], ct_ptr[ch_off[l + 1]]):
+            dst[t_core[tt]] = True
+        for a in range(n_cores):
+            if src[a]:
+                for b in range(n_cores):
+                    if dst[b] and pair[a * n_cores + b] < 0:
+                        pair[a * n_cores + b] = npairs
+                        npairs += 1
+    rt_links = np.zeros(max(npairs, 1) * width, np.int64)
+    rt_n = np.zeros(max(npairs, 1), np.int64)
+    pad = dens_pad
+    kmax = 1
+    for key in range(n_cores * n_cores):
+        r = pair[key]
+        if r >= 0:
+            rt_n[r] = _route(key // n_cores, key % n_cores, core_tx, core_ty, core_k, ntx,
+                             nlink, rt_links[r * width:(r + 1) * width])
+            kmax = max(kmax, rt_n[r])
+    rt_w = np.zeros(max(npairs, 1) * width, np.float64)
+    for r in range(npairs):
+        for i in range(width):
+            if i < rt_n[r]:
+                rt_w[r * width + i] = 1.0 / (rt_n[r] + 1)
+            else:
+                rt_links[r * width + i] = pad
+    return pair, rt_links, rt_n, rt_w, kmax
+
+
+@njit(cache=True, nogil=True)
 def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, core_k, ntx,
-             nlink, lat_ew, lat_ns, buf, dens):
+             nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair, rt_links, rt_n, rt_w, kmax):
     """One step's messages through the NoC (docs/hardware-model.md, "Messages"); returns the
     time of the last event. Each core sends its messages in order, the k-th `m_sent[k] -
     m_sent[k-1]` after the previous one (its neuron and message-out work); all cores' next
@@ -204,8 +286,11 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         network  = max(hop latency, A mu / (h + 1))
         start    = max(F[d], sent + network) ;  F[d] = start + proc      (a FIFO per core)
 
-    and it leaves the NoC when its destination starts it. buf = 0: no contention (A = 0).
-    F (receivers) and shift (the stall of each sender) are updated in place."""
+    and it leaves the NoC when its destination starts it (messages leave in order of start,
+    then index; each destination's messages are a queue, as starts at one destination only
+    grow). buf = 0: no contention (A = 0). F (receivers) and shift (the stall of each
+    sender) are updated in place; wi, wf are `schedule_workspace` arrays; pair, rt_links,
+    rt_n a `route_table` (pair of size 1: routes computed per message)."""
     n_cores = S.shape[0]
     if nm == 0:
         last = 0.0
@@ -213,64 +298,80 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
             if S[c] + shift[c] > last:
                 last = S[c] + shift[c]
         return last
+    M = wf.shape[0] - 2 * (n_cores + 1)
+    order = wi[:M]
+    nxt_msg = wi[M:2 * M]
+    o = 2 * M
+    first = wi[o:o + n_cores]
+    last_i = wi[o + (n_cores + 1):o + (n_cores + 1) + n_cores]
+    pos = wi[o + 2 * (n_cores + 1):o + 2 * (n_cores + 1) + n_cores]
+    head = wi[o + 3 * (n_cores + 1):o + 3 * (n_cores + 1) + n_cores]
+    tail = wi[o + 4 * (n_cores + 1):o + 4 * (n_cores + 1) + n_cores]
+    pq_v = wi[o + 5 * (n_cores + 1):o + 6 * (n_cores + 1)]
+    hh_v = wi[o + 6 * (n_cores + 1):o + 7 * (n_cores + 1)]
+    links = wi[o + 7 * (n_cores + 1):]
+    use_rt = pair.shape[0] == n_cores * n_cores
+    rw = links.shape[0]
+    st = wf[:M]
+    pq_k = wf[M:M + n_cores + 1]
+    hh_k = wf[M + n_cores + 1:M + 2 * (n_cores + 1)]
     grouped = True                       # each core's messages one run (the usual case)
-    seen = np.zeros(n_cores, np.bool_)
+    for c in range(n_cores):
+        first[c] = -1
+        head[c] = -1
     for k in range(nm):
         c = m_src[k]
-        if k > 0 and c != m_src[k - 1]:
-            if seen[c]:
-                grouped = False
-                break
-        seen[c] = True
+        if k > 0 and c != m_src[k - 1] and first[c] >= 0:
+            grouped = False
+            break
+        if first[c] < 0:
+            first[c] = k
     if grouped:
-        order = np.arange(nm)
+        for k in range(nm):
+            order[k] = k
     else:
-        order = np.argsort(m_src[:nm], kind="mergesort")
-    first = np.full(n_cores, -1, np.int64)
-    last_i = np.full(n_cores, -1, np.int64)
+        order[:nm] = np.argsort(m_src[:nm], kind="mergesort")
+    for c in range(n_cores):
+        first[c] = -1
     for k in range(nm):
         c = m_src[order[k]]
         if first[c] < 0:
             first[c] = k
         last_i[c] = k
-    pq_k = np.empty(n_cores + 1, np.float64)
-    pq_v = np.empty(n_cores + 1, np.int64)
     npq = 0
-    fl_k = np.empty(nm + 1, np.float64)
-    fl_v = np.empty(nm + 1, np.int64)
-    nfl = 0
-    pos = np.zeros(n_cores, np.int64)
-    nty = dens.shape[0] // (nlink * ntx)
-    width = ntx + nty + 2
-    links = np.empty(width, np.int64)
-    if buf > 0:       # the links of every message in flight, kept for its retirement
-        m_links = np.empty((nm + 1) * width, np.int64)
-        m_nl = np.zeros(nm + 1, np.int64)
-    else:
-        m_links = np.empty(1, np.int64)
-        m_nl = np.zeros(1, np.int64)
+    nh = 0
     dens[:] = 0.0
     for c in range(n_cores):
         if first[c] >= 0:
             pos[c] = first[c]
             npq = _heap_push(pq_k, pq_v, npq, float(m_sent[order[first[c]]]), c)
     last = 0.0
-    mean = 0.0
+    psum = 0                              # the receive cycles of the messages in flight
     in_noc = 0
     while npq > 0:
-        sent, c, npq = _heap_pop(pq_k, pq_v, npq)
+        sent = pq_k[0]
+        c = pq_v[0]
         if sent > last:
             last = sent
-        while nfl > 0 and fl_k[0] <= sent:
-            _r, j, nfl = _heap_pop(fl_k, fl_v, nfl)
-            nl = m_nl[j]
-            w = 1.0 / (nl + 1)
-            for i in range(j * width, j * width + nl):
-                dens[m_links[i]] -= w
-            if in_noc > 1:
-                mean += (mean - m_proc[j]) / (in_noc - 1.0)
+        while nh > 0 and hh_k[0] <= sent:     # messages started by now leave the NoC
+            j = hh_v[0]
+            dj = m_dest[j]
+            h = nxt_msg[j]
+            head[dj] = h
+            if h >= 0:
+                _heap_replace(hh_k, hh_v, nh, st[h], h)
             else:
-                mean = 0.0
+                _r, _j, nh = _heap_pop(hh_k, hh_v, nh)
+            if use_rt:
+                rb = pair[m_src[j] * n_cores + dj] * rw
+                for i in range(rb, rb + kmax):
+                    dens[rt_links[i]] -= rt_w[i]
+            else:
+                nl = _route(m_src[j], dj, core_tx, core_ty, core_k, ntx, nlink, rt_links)
+                w = 1.0 / (nl + 1)
+                for i in range(nl):
+                    dens[rt_links[i]] -= w
+            psum -= m_proc[j]
             in_noc -= 1
         k = order[pos[c]]
         d = m_dest[k]
@@ -278,18 +379,31 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         hy = abs(core_ty[c] - core_ty[d])
         net = float(hx * lat_ew + hy * lat_ns)
         if buf > 0:
-            nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, links)
+            # the load on the message's links, read before it adds its own density
             along = 0.0
-            for i in range(nl):
-                along += dens[links[i]]
-            cap = float(buf * nl)
-            if along > cap:
-                stall = (along - cap) * mean
-                sent += stall
-                shift[c] += stall
-            cong = along * mean / nl
-            if cong > net:
-                net = cong
+            if use_rt:
+                r = pair[c * n_cores + d]
+                nl = rt_n[r]
+                for i in range(r * rw, r * rw + kmax):
+                    li = rt_links[i]
+                    along += dens[li]
+                    dens[li] += rt_w[i]
+            else:
+                nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, rt_links)
+                w = 1.0 / (nl + 1)
+                for i in range(nl):
+                    li = rt_links[i]
+                    along += dens[li]
+                    dens[li] += w
+            if in_noc > 0:                    # mu = psum / in_noc
+                cap = float(buf * nl)
+                if along > cap:
+                    stall = (along - cap) * float(psum) / float(in_noc)
+                    sent += stall
+                    shift[c] += stall
+                cong = along * float(psum) / float(in_noc * nl)
+                if cong > net:
+                    net = cong
         start = sent + net
         if F[d] > start:
             start = F[d]
@@ -297,21 +411,25 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         if F[d] > last:
             last = F[d]
         if buf > 0:
-            w = 1.0 / (nl + 1)
-            m_nl[k] = nl
-            for i in range(nl):
-                dens[links[i]] += w
-                m_links[k * width + i] = links[i]
-            mean += (m_proc[k] - mean) / (in_noc + 1.0)
+            psum += m_proc[k]
             in_noc += 1
-            nfl = _heap_push(fl_k, fl_v, nfl, start, k)
+            st[k] = start
+            nxt_msg[k] = -1
+            if head[d] < 0:
+                head[d] = k
+                nh = _heap_push(hh_k, hh_v, nh, start, k)
+            else:
+                nxt_msg[tail[d]] = k
+            tail[d] = k
         if pos[c] < last_i[c]:
             pos[c] += 1
             k2 = order[pos[c]]
             nxt = sent + float(m_sent[k2] - m_sent[k])
             if nxt > last:
                 last = nxt
-            npq = _heap_push(pq_k, pq_v, npq, nxt, c)
+            _heap_replace(pq_k, pq_v, npq, nxt, c)
+        else:
+            _r, _c, npq = _heap_pop(pq_k, pq_v, npq)
     for c in range(n_cores):   # the work after each core's last message
         if S[c] + shift[c] > last:
             last = S[c] + shift[c]
@@ -320,15 +438,22 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
 
 @njit(cache=True, nogil=True)
 def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, lat_ew, lat_ns,
-                  out_cycles, proc):
+                  out_cycles, proc, pf, pi):
     """Partial sums after the spike messages: chunk core c sends its p_count messages one
     after the other once it is done (max of its sender and receiver times); each costs its
     destination `proc`, received in order of sending (a k-way merge of the chunks' evenly
-    spaced sends). Returns the last event time."""
+    spaced sends; ties: the earlier chunk tile first). Returns the last event time. pf
+    (float64, >= n_cores + 3 (npt + 1)) and pi (int64, >= 2 (npt + 1)) are work arrays."""
     n_cores = S.shape[0]
-    clock = np.full(n_cores, -1.0)
-    base = np.empty(npt, np.float64)
-    lat = np.empty(npt, np.float64)
+    P = (pi.shape[0]) // 2
+    clock = pf[:n_cores]
+    base = pf[n_cores:n_cores + P]
+    lat = pf[n_cores + P:n_cores + 2 * P]
+    hk = pf[n_cores + 2 * P:n_cores + 3 * P]
+    hv = pi[:P]
+    sent_n = pi[P:2 * P]
+    for c in range(n_cores):
+        clock[c] = -1.0
     last = 0.0
     for i in range(npt):
         c = p_core[i]
@@ -340,14 +465,13 @@ def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, l
         clock[c] += out_cycles * p_count[i]
         if clock[c] > last:
             last = clock[c]
-    hk = np.empty(npt + 1, np.float64)
-    hv = np.empty(npt + 1, np.int64)
-    sent_n = np.zeros(npt, np.int64)
     nh = 0
     for i in range(npt):
+        sent_n[i] = 0
         nh = _heap_push(hk, hv, nh, base[i] + out_cycles, i)
     while nh > 0:
-        sent, i, nh = _heap_pop(hk, hv, nh)
+        sent = hk[0]
+        i = hv[0]
         d = p_dest[i]
         a = sent + lat[i]
         F[d] = (F[d] if F[d] > a else a) + proc
@@ -355,13 +479,15 @@ def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, l
             last = F[d]
         sent_n[i] += 1
         if sent_n[i] < p_count[i]:
-            nh = _heap_push(hk, hv, nh, sent + out_cycles, i)
+            _heap_replace(hk, hv, nh, sent + out_cycles, i)
+        else:
+            _s, _i, nh = _heap_pop(hk, hv, nh)
     return last
 
 
 @njit(cache=True, nogil=True)
 def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
-                ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore,
+                ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore, fan_off, fan_flat,
                 kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
                 core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
                 parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
@@ -371,7 +497,8 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     acc is the accumulator work array (int32 where the caller has shown that no sum can
     overflow it, else int64; length >= every layer's width).
     State v, i_, r, p (per neuron of layers, offset pop_off[l + 1] - pop_off[1]) advance in
-    place; out_s (T, d_last) int8 spikes and out_v (T, d_last) potentials of the last layer;
+    place; out_s (T, d_last) int8 spikes and out_v (T, d_last) potentials of the last layer
+    (out_v of 0 rows: potentials not wanted);
     lc (L, N_LC) and core_busy (n_cores,) are added to; step_cycles (T,) is overwritten."""
     T = x.shape[0]
     L = d_in.shape[0]
@@ -383,7 +510,11 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     n_tiles = 1
     for c in range(n_cores):
         n_tiles = max(n_tiles, (core_ty[c] * ntx + core_tx[c]) + 1)
-    dens = np.zeros(n_tiles * nlink, np.float64)
+    dens = np.zeros(n_tiles * nlink + 1, np.float64)     # + the pad link of `route_table`
+    rw = ntx + n_tiles // ntx + 2
+    wi, wf = schedule_workspace(n_cores, max_msgs, rw)
+    pair, rt_links, rt_n, rt_w, kmax = route_table(pop_off, core_of, ch_off, ct_ptr, t_core, rows, core_tx,
+                                       core_ty, core_k, ntx, nlink, rw, n_tiles * nlink)
     m_src = np.zeros(max_msgs, np.int64)
     m_sent = np.zeros(max_msgs, np.int64)
     m_dest = np.zeros(max_msgs, np.int64)
@@ -394,13 +525,15 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     p_core = np.zeros(n_pt + 1, np.int64)
     p_dest = np.zeros(n_pt + 1, np.int64)
     p_count = np.zeros(n_pt + 1, np.int64)
+    pf = np.zeros(n_cores + 3 * (n_pt + 1), np.float64)
+    pi = np.zeros(2 * (n_pt + 1), np.int64)
     Si = np.zeros(n_cores, np.int64)          # nominal sender clocks (integer cycles)
     width = 1
     for l in range(L):
         width = max(width, d_in[l], d_out[l])
     prev = np.zeros(width, np.int64)          # spikes of the population sending this stage
     pact = np.zeros(width, np.int8)           # its activity (for the neuron cycles)
-    part = np.zeros(width, np.int64)
+    part = np.zeros(acc.shape[0], acc.dtype)   # a chunk's partial sums (bounded as acc)
     cur = np.zeros(width, np.float64)
     s8 = np.zeros(width, np.int8)
     act = np.zeros(width, np.int8)
@@ -418,33 +551,68 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             # -- sender timeline of population l: its neurons, then its messages -----------
             n_src = pop_off[l + 1] - pop_off[l]
             src0 = pop_off[l]
+            busy_n = 0
+            n_msgs = 0
+            n_hops = 0
+            n_acs = 0
+            busy_m = 0
+            c = -1                # the sending core; its clock and busy cycles kept local
+            si = 0
+            cb = 0
             for j in range(n_src):
-                c = core_of[src0 + j]
+                cj = core_of[src0 + j]
+                if cj != c:
+                    if c >= 0:
+                        Si[c] = si
+                        core_busy[c] += cb
+                    c = cj
+                    si = Si[c]
+                    cb = 0
+                pj = prev[j]
                 if l > 0:
-                    lat = tm[2] + tm[3] * pact[j] + tm[4] * (1 if prev[j] != 0 else 0)
-                    Si[c] += lat
-                    core_busy[c] += lat
-                    lc[l - 1, LC_BUSY] += lat
-                if l == L or prev[j] == 0:
+                    lat = tm[2] + tm[3] * pact[j] + (tm[4] if pj != 0 else 0)
+                    si += lat
+                    cb += lat
+                    busy_n += lat
+                if l == L or pj == 0:
                     continue
-                m = abs(prev[j])
+                m = abs(pj)
                 ch = ch_off[l] + j // rows[l]
+                jr = j - (ch - ch_off[l]) * rows[l]
+                cx = core_tx[c]
+                cy = core_ty[c]
+                out_m = tm[5] * m
                 for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                    if fan_off[tt] >= 0:          # a sparse layer: the synapses j has here
+                        f = fan_flat[fan_off[tt] + jr]
+                        if f == 0:
+                            continue
+                    else:
+                        f = t_c1[tt] - t_c0[tt]
                     dest = t_core[tt]
-                    f = t_c1[tt] - t_c0[tt]
-                    Si[c] += tm[5] * m
-                    core_busy[c] += tm[5] * m
+                    si += out_m
+                    cb += out_m
+                    proc = m * (tm[0] + tm[1] * (f if lanes == 1 else (f + lanes - 1) // lanes))
                     m_src[nm] = c
-                    m_sent[nm] = Si[c]
+                    m_sent[nm] = si
                     m_dest[nm] = dest
-                    m_proc[nm] = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
-                    core_busy[dest] += m_proc[nm]
-                    lc[l, LC_BUSY] += m_proc[nm]
+                    m_proc[nm] = proc
+                    core_busy[dest] += proc
+                    busy_m += proc
                     nm += 1
-                    lc[l, LC_MSGS] += m
-                    lc[l, LC_HOPS] += m * (abs(core_tx[c] - core_tx[dest])
-                                           + abs(core_ty[c] - core_ty[dest]))
-                    lc[l, LC_ACS] += m * f
+                    n_msgs += m
+                    n_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
+                    n_acs += m * f
+            if c >= 0:
+                Si[c] = si
+                core_busy[c] += cb
+            if l > 0:
+                lc[l - 1, LC_BUSY] += busy_n
+            if l < L:
+                lc[l, LC_BUSY] += busy_m
+                lc[l, LC_MSGS] += n_msgs
+                lc[l, LC_HOPS] += n_hops
+                lc[l, LC_ACS] += n_acs
             if l == L:
                 break
             # -- the layer's arithmetic: integer currents --------------------------------------
@@ -454,61 +622,65 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             for o in range(do):
                 acc[o] = 0
             n_in_spk = 0
-            for j in range(di):
-                sj = prev[j]
-                if sj == 0:
+            n_ch = ch_off[l + 1] - ch_off[l]
+            for cc in range(n_ch):
+                # chunk cc's partial sums (the whole layer when it has one chunk); the
+                # tiles of a chunk cover every output column
+                lo = cc * rows[l]
+                hi = min(lo + rows[l], di)
+                tgt = acc if n_ch == 1 else part
+                if n_ch > 1:
+                    for o in range(do):
+                        part[o] = 0
+                for j in range(lo, hi):
+                    sj = prev[j]
+                    if sj == 0:
+                        continue
+                    n_in_spk += abs(sj)
+                    wrow = w_flat[w0 + j * do:w0 + (j + 1) * do]
+                    if sj == 1:
+                        for o in range(do):
+                            tgt[o] += wrow[o]
+                    else:
+                        for o in range(do):
+                            tgt[o] += sj * wrow[o]
+                if n_ch == 1:
+                    break
+                for o in range(do):
+                    acc[o] += part[o]
+                if cc == 0:
                     continue
-                n_in_spk += abs(sj)
-                wrow = w_flat[w0 + j * do:w0 + (j + 1) * do]   # the tiles of a chunk cover
-                if sj == 1:                                    # every output column
-                    for o in range(do):
-                        acc[o] += wrow[o]
-                else:
-                    for o in range(do):
-                        acc[o] += sj * wrow[o]
+                ch = ch_off[l] + cc       # chunk tiles send their non-zero sums home
+                for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                    c = t_core[tt]
+                    dest = t_ncore[tt]
+                    k = 0
+                    for o in range(t_c0[tt], t_c1[tt]):
+                        if part[o] != 0:
+                            k += 1
+                    if k > 0:
+                        p_core[npt] = c
+                        p_dest[npt] = dest
+                        p_count[npt] = k
+                        npt += 1
+                        lc[l, LC_MSGS] += k
+                        lc[l, LC_HOPS] += k * (abs(core_tx[c] - core_tx[dest])
+                                               + abs(core_ty[c] - core_ty[dest]))
+                        lc[l, LC_ACS] += k
+                        lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
+                        core_busy[c] += k * tm[5]
+                        core_busy[dest] += k * (tm[0] + tm[1])
             lc[l, LC_IN_SPIKES] += n_in_spk
-            # -- partial sums: chunk tiles count their non-zero sums ---------------------------
-            if ch_off[l + 1] - ch_off[l] > 1:
-                for ch in range(ch_off[l] + 1, ch_off[l + 1]):
-                    lo = (ch - ch_off[l]) * rows[l]
-                    hi = min(lo + rows[l], di)
-                    for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
-                        c = t_core[tt]
-                        dest = t_ncore[tt]
-                        for o in range(t_c0[tt], t_c1[tt]):
-                            part[o] = 0
-                        for j in range(lo, hi):
-                            sj = prev[j]
-                            if sj == 0:
-                                continue
-                            row = w0 + j * do
-                            for o in range(t_c0[tt], t_c1[tt]):
-                                part[o] += sj * w_flat[row + o]
-                        k = 0
-                        for o in range(t_c0[tt], t_c1[tt]):
-                            if part[o] != 0:
-                                k += 1
-                        if k > 0:
-                            p_core[npt] = c
-                            p_dest[npt] = dest
-                            p_count[npt] = k
-                            npt += 1
-                            lc[l, LC_MSGS] += k
-                            lc[l, LC_HOPS] += k * (abs(core_tx[c] - core_tx[dest])
-                                                   + abs(core_ty[c] - core_ty[dest]))
-                            lc[l, LC_ACS] += k
-                            lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
-                            core_busy[c] += k * tm[5]
-                            core_busy[dest] += k * (tm[0] + tm[1])
             if not parallel:   # a zero-delay chain: this layer's stage ends before the next
                 for c in range(n_cores):
                     S[c] = Si[c]
                 end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
-                               core_k, ntx, nlink, lat_ew, lat_ns, buf, dens)
+                               core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair,
+                               rt_links, rt_n, rt_w, kmax)
                 if npt > 0:
                     end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift,
                                                  core_tx, core_ty, lat_ew, lat_ns, tm[5],
-                                                 tm[0] + tm[1]))
+                                                 tm[0] + tm[1], pf, pi))
                 total += end
                 nm = 0
                 npt = 0
@@ -530,24 +702,27 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                                  r[nb:nb + do], p[nb:nb + do], s8[:do], act[:do])
             nspk = 0
             for o in range(do):
-                if s8[o] != 0:
-                    nspk += 1
+                nspk += s8[o]
                 prev[o] = s8[o]
                 pact[o] = act[o]
             lc[l, LC_ACCESS] += do
             lc[l, LC_UPDATES] += active
             lc[l, LC_SPIKES] += nspk
             if l == L - 1:
+                unit = 2.0 ** q[l] if fixed[l] else 1.0     # a power of two: exact
                 for o in range(do):
                     out_s[t, o] = s8[o]
-                    out_v[t, o] = vs[o] / (2.0 ** q[l]) if fixed[l] else vs[o]
+                if out_v.shape[0] > 0:
+                    for o in range(do):
+                        out_v[t, o] = vs[o] / unit
         for c in range(n_cores):
             S[c] = Si[c]
         end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
-                       core_k, ntx, nlink, lat_ew, lat_ns, buf, dens)
+                       core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair, rt_links,
+                       rt_n, rt_w, kmax)
         if npt > 0:
             end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx,
-                                         core_ty, lat_ew, lat_ns, tm[5], tm[0] + tm[1]))
+                                         core_ty, lat_ew, lat_ns, tm[5], tm[0] + tm[1], pf, pi))
         step_cycles[t] = np.int64(math.ceil(total + end)) + sync
 
 
@@ -609,8 +784,10 @@ def schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_n
     heapq.heapify(pq)
     pos = {c: 0 for c in by_core}
     dens: dict[int, float] = {}
-    flight: list[tuple[float, int]] = []
-    last, mean, in_noc = 0.0, 0.0, 0
+    flight: list[tuple[float, int]] = []        # (start, message) of each destination's head
+    queue: dict[int, list[int]] = {}           # each destination's messages in flight
+    last, psum, in_noc = 0.0, 0, 0
+    starts: dict[int, float] = {}
 
     def route(a, b):
         x, y = int(core_tx[a]), int(core_ty[a])
@@ -630,10 +807,14 @@ def schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_n
         last = max(last, sent)
         while flight and flight[0][0] <= sent:
             _r, j = heapq.heappop(flight)
+            q = queue[msgs[j][2]]
+            q.pop(0)
+            if q:
+                heapq.heappush(flight, (starts[q[0]], q[0]))
             rt = route(msgs[j][0], msgs[j][2])
             for li in rt:
                 dens[li] -= 1.0 / (len(rt) + 1)
-            mean = mean + (mean - msgs[j][3]) / (in_noc - 1.0) if in_noc > 1 else 0.0
+            psum -= int(msgs[j][3])
             in_noc -= 1
         k = by_core[c][pos[c]]
         _src, _ns, d, proc = msgs[k]
@@ -641,21 +822,27 @@ def schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_n
                     + abs(int(core_ty[c]) - int(core_ty[d])) * lat_ns)
         if buf > 0:
             rt = route(c, d)
-            along = sum(dens.get(li, 0.0) for li in rt)
-            cap = float(buf * len(rt))
-            if along > cap:
-                sent += (along - cap) * mean
-                shift[c] += (along - cap) * mean
-            net = max(net, along * mean / len(rt))
+            if in_noc > 0:
+                along = sum(dens.get(li, 0.0) for li in rt)
+                cap = float(buf * len(rt))
+                if along > cap:
+                    stall = (along - cap) * float(psum) / float(in_noc)
+                    sent += stall
+                    shift[c] += stall
+                net = max(net, along * float(psum) / float(in_noc * len(rt)))
         start = max(F[d], sent + net)
         F[d] = start + proc
         last = max(last, F[d])
         if buf > 0:
             for li in rt:
                 dens[li] = dens.get(li, 0.0) + 1.0 / (len(rt) + 1)
-            mean += (proc - mean) / (in_noc + 1.0)
+            psum += int(proc)
             in_noc += 1
-            heapq.heappush(flight, (start, k))
+            starts[k] = start
+            q = queue.setdefault(d, [])
+            q.append(k)
+            if len(q) == 1:
+                heapq.heappush(flight, (start, k))
         if pos[c] + 1 < len(by_core[c]):
             pos[c] += 1
             k2 = by_core[c][pos[c]]
@@ -685,7 +872,7 @@ def partial_sums_ref(parts, S, F, shift, core_tx, core_ty, lat_ew, lat_ns, out_c
 
 
 def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
-                    ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore,
+                    ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore, fan_off, fan_flat,
                     kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
                     core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
                     parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
@@ -725,8 +912,13 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
                     continue
                 m = abs(int(prev[j]))
                 g = int(ch_off[l]) + j // int(rows[l])
+                jr = j - (g - int(ch_off[l])) * int(rows[l])
                 for tt in range(ct_ptr[g], ct_ptr[g + 1]):
                     dest, f = int(t_core[tt]), int(t_c1[tt] - t_c0[tt])
+                    if fan_off[tt] >= 0:
+                        f = int(fan_flat[fan_off[tt] + jr])
+                        if f == 0:
+                            continue
                     S[c] += tm[5] * m
                     core_busy[c] += tm[5] * m
                     proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
@@ -787,7 +979,8 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
             lc[l, LC_SPIKES] += int(s8.sum())
             if l == L - 1:
                 out_s[t] = s8
-                out_v[t] = v[sl] / (2.0 ** q[l]) if fixed[l] else v[sl]
+                if out_v.shape[0] > 0:
+                    out_v[t] = v[sl] / (2.0 ** q[l]) if fixed[l] else v[sl]
             prev = s8.astype(np.int64)
             pact = act
         end = schedule_ref(msgs, S, F, shift, core_tx, core_ty, core_k, ntx, lat_ew, lat_ns, buf)

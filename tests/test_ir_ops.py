@@ -46,6 +46,17 @@ CASES = {
     "Threshold": (ops.OPS["Threshold"](d=6), [(6,)], [(6,)], Counts()),
     "Scale": (ops.OPS["Scale"](d=6), [(6,)], [(6,)], Counts(6, 0, 6)),
     "Bias": (ops.OPS["Bias"](d=6), [(6,)], [(6,)], Counts(0, 6, 0, 6)),
+    # convolution on the flat vector (snncompile/ir/conv_ops.py, tests/test_nir_conv.py):
+    # Conv1d: 2 x 2 channel pairs x 6 taps inside the padded length (1 + 2 + 2 + 1); the bias
+    # adds 2 x 4 = 8
+    "Conv1d": (ops.OPS["Conv1d"](input_shape=(2, 3), kernel=(2,), stride=(1,), padding=(1,),
+                                 dilation=(1,), c_out=2, has_bias=True), [(6,)], [(8,)],
+               Counts(24, 8, 24, 8)),
+    "Conv2d": (ops.OPS["Conv2d"](input_shape=(1, 2, 3), kernel=(1, 1), stride=(1, 1),
+                                 padding=(0, 0), dilation=(1, 1), c_out=2), [(6,)], [(12,)],
+               Counts(12, 0, 12)),
+    "SumPool2d": (ops.OPS["SumPool2d"](input_shape=(1, 2, 3), kernel=(2, 2), stride=(1, 1),
+                                       padding=(0, 0)), [(6,)], [(2,)], Counts(0, 8, 0, 8)),
 }
 
 

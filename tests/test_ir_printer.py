@@ -30,7 +30,7 @@ graph(token) -> (logits)
   layers.0.ssm: layers.0.ssm = SSMScan[H=4, P=4, N=2, G=1](layers.0.x, layers.0.dt_softplus, layers.0.B, layers.0.C) {A_log=backbone.layers.0.mixer.A_log, D=backbone.layers.0.mixer.D}
   layers.0.norm_gated: layers.0.norm_gated = GatedRMSNorm[d=16, group_size=16, eps=1e-05](layers.0.ssm, layers.0.z) {weight=backbone.layers.0.mixer.norm.weight}
   layers.0.out_proj_spike: layers.0.out_proj_spike = SpikeEncode[d=16, kind='ilif', D=3, theta=0.125](layers.0.norm_gated)
-  layers.0.out_proj: layers.0.out_proj = SpikedLinear[d_in=16, d_out=8, input_scale=0.125, weight_bits=0](layers.0.out_proj_spike) {weight=backbone.layers.0.mixer.out_proj.weight}
+  layers.0.out_proj: layers.0.out_proj = SpikedLinear[d_in=16, d_out=8, input_scale=0.125, weight_bits=0, sparse=False](layers.0.out_proj_spike) {weight=backbone.layers.0.mixer.out_proj.weight}
   layers.0.residual: layers.0.residual = Add[d=8](layers.0.out_proj, embedding)
   norm_f: norm_f = RMSNorm[d=8, eps=1e-05](layers.0.residual) {weight=backbone.norm_f.weight}
   lm_head: logits = LMHead[vocab=16, d=8](norm_f) {weight=backbone.embedding.weight}
@@ -57,7 +57,7 @@ def test_params_section_shows_dtypes_when_present(tmp_path):
     g = example_graphs()["spiked_linear_q8"]
     text = format_graph(g)
     assert "  qw: int8[6,8]" in text and "  qs: float32[6]" in text
-    assert "SpikedLinear[d_in=8, d_out=6, input_scale=0.2, weight_bits=8](spike) " \
+    assert "SpikedLinear[d_in=8, d_out=6, input_scale=0.2, weight_bits=8, sparse=False](spike) " \
            "{weight=qw, weight_scale=qs}" in text
     assert format_graph(g, params=False).count("\n") == len(g.nodes) + 1
 

@@ -51,6 +51,11 @@ def test_simulate_input_matches_run_and_prices(net_files):
     e = json.loads(r.stdout)
     assert any("static power not priced" in n for n in e["notes"])
     assert "neuron_accesses" not in e["unpriced"]
+    r = CliRunner().invoke(main, ["energy", "--from", str(t / "sim.json"), "--preset",
+                                  "loihi1-sanafe"])
+    assert r.exit_code == 0, r.output
+    assert "total over 80 steps" in r.output and "per step" in r.output
+    assert "tokens" not in r.output
 
 
 def test_lower_split_partial_and_refusal(net_files, tmp_path):

@@ -21,6 +21,20 @@ int8 after quantization) followed by a neuron op (LIF / IF / CubaLIF). The mappi
 `split = "auto"` takes "outputs" where it fits, else "partial"; "outputs" refuses a layer that
 does not fit (HardwareFitError naming it). A neuron on the core that holds its synapses sends
 no read-out: the last layer's neurons send nothing.
+
+Convolutions (`unroll_synapses`, run first by `lower_network`): the stages between a spike
+source and the next neuron layer may be any chain of linear maps (Conv1d, Conv2d, SumPool2d,
+SpikedLinear, Linear without bias, Scale: snncompile/ir/conv_ops.py, docs/nir.md); they are
+composed into one (d_out, d_in) matrix M = A_k ... A_1, a SpikedLinear. Where some pair is
+not connected (a conv's receptive fields) it is `sparse`, with the parameter "connections"
+(uint8 (d_out, d_in): the boolean product of the stages' connection masks; a conv's taps
+count, zero weights included). Weight sharing is not exploited: every connection is a stored
+synapse. Placement then counts synapse memory by the connections present: split by outputs,
+a core takes consecutive output neurons (C-order: whole rows, then channels) while their
+synapses fit (sum of connections x weight bits <= 8 weight_sram_bytes, at most `neurons`
+neurons, the distinct inputs they read <= axons); split by partial sums sizes its tiles as
+dense (the bound above) and records the connections present. Each tile records its synapse
+count (`synapses`).
 """
 
 from __future__ import annotations
@@ -36,8 +50,9 @@ from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.backends.base import MANIFEST, check_hashes, open_folder, save_folder
 from snncompile.backends.base import Program as BaseProgram
 from snncompile.errors import HardwareFitError, IRError, SimulationError
-from snncompile.ir.graph import Graph
+from snncompile.ir.graph import Graph, Node
 from snncompile.ir.neuron_ops import NEURON_OPS
+from snncompile.ir.ops import SpikedLinear
 
 SPLITS = ("auto", "outputs", "partial")
 PLACEMENT_FORMAT = "snncompile-placement/1"
@@ -72,6 +87,88 @@ def network_layers(graph: Graph) -> list[tuple[Any, Any]]:
     return layers
 
 
+LINEAR_STAGES = ("SpikedLinear", "Linear", "Conv1d", "Conv2d", "SumPool2d", "Scale")
+
+
+def _stage_matrix(graph: Graph, n: Node) -> tuple[np.ndarray, np.ndarray | None]:
+    """(A float64 (d_out, d_in), connections bool or None = all) of one linear stage."""
+    op, p = n.op, {r: graph.params[v] for r, v in n.params.items()}
+    if getattr(op, "has_bias", False):
+        raise IRError(f"network: node {n.name!r} ({n.op_type}) has a bias, which the cores' "
+                      "synapses cannot add (only linear maps between neuron layers lower)")
+    if n.op_type == "SpikedLinear":
+        W = np.asarray(p["weight"], np.float64)
+        if op.weight_bits:
+            W = np.asarray(p["weight_scale"], np.float64)[:, None] * W
+        conn = np.asarray(p["connections"], bool) if op.sparse else None
+        return op.input_scale * W, conn
+    if n.op_type == "Linear":
+        return np.asarray(p["weight"], np.float64), None
+    if n.op_type == "Scale":
+        s = np.asarray(p["scale"], np.float64)
+        return np.diag(s), np.eye(s.size, dtype=bool)
+    M, C = op.unrolled(p)
+    return M, C.astype(bool)
+
+
+def unroll_synapses(graph: Graph) -> Graph:
+    """The graph with every chain of linear stages between a spike source and a neuron layer
+    composed into one SpikedLinear (module docstring); a graph whose stages are single
+    SpikedLinears is returned as it is."""
+    nodes = list(graph.nodes)
+    if all(n.op_type == "SpikedLinear" or isinstance(n.op, NEURON_OPS) for n in nodes):
+        return graph
+    out_nodes: list[Node] = []
+    params = {k: v for k, v in graph.params.items()}
+    used = set(graph.outputs)
+    run: list[Node] = []
+    src = graph.inputs[0]
+    for n in nodes:
+        if n.op_type in LINEAR_STAGES:
+            want = run[-1].outputs[0] if run else src
+            if n.inputs[0] != want:
+                raise IRError(f"network: node {n.name!r} must be fed by {want!r} (only "
+                              "feed-forward chains are lowered)")
+            if run and run[-1].outputs[0] in used:
+                raise IRError(f"network: value {run[-1].outputs[0]!r} is a graph output inside "
+                              "a synapse stage")
+            run.append(n)
+            continue
+        if not isinstance(n.op, NEURON_OPS) or not run:
+            out_nodes.append(n)  # network_layers names what does not fit
+            continue
+        if len(run) == 1 and run[0].op_type == "SpikedLinear":
+            out_nodes.append(run[0])
+        else:
+            M, conn = None, None
+            for st in run:
+                A, C = _stage_matrix(graph, st)
+                M = A if M is None else A @ M
+                if C is None:
+                    C = np.ones(A.shape, bool)
+                conn = C if conn is None else (C.astype(np.int64) @ conn.astype(np.int64)) > 0
+            head = run[0]
+            for st in run:
+                for pname in st.params.values():
+                    params.pop(pname, None)
+            roles = {"weight": f"{head.name}.weight"}
+            params[roles["weight"]] = M
+            sparse = not bool(conn.all())
+            if sparse:
+                roles["connections"] = f"{head.name}.connections"
+                params[roles["connections"]] = conn.astype(np.uint8)
+            op = SpikedLinear(d_in=M.shape[1], d_out=M.shape[0], input_scale=1.0,
+                              sparse=sparse)
+            out_nodes.append(Node(head.name, op, (src,), (run[-1].outputs[0],), roles))
+        out_nodes.append(n)
+        run = []
+        src = n.outputs[0]
+    out_nodes.extend(run)
+    g = Graph(out_nodes, params, graph.inputs, graph.outputs, dict(graph.metadata))
+    g.verify()
+    return g
+
+
 def core_order(hw: HardwareSpec) -> list[int]:
     """Core ids in filling order: by tile (row-major tiles), then inside the tile."""
     return sorted(range(hw.cores), key=lambda c: (hw.tile_id(c), hw.core_tile(c)[2]))
@@ -94,11 +191,15 @@ class LayerPlacement:
     rows: int
     tiles: list[tuple[int, int, int, int, int]]
     neuron_core: np.ndarray
+    synapses: list[int] | None = None   # synapses stored by each tile (None: not recorded)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "neuron": self.neuron, "split": self.split,
-                "rows": self.rows, "tiles": [list(t) for t in self.tiles],
-                "neuron_core": self.neuron_core.tolist()}
+        d = {"name": self.name, "neuron": self.neuron, "split": self.split,
+             "rows": self.rows, "tiles": [list(t) for t in self.tiles],
+             "neuron_core": self.neuron_core.tolist()}
+        if self.synapses is not None:
+            d["synapses"] = list(self.synapses)
+        return d
 
 
 @dataclass
@@ -133,7 +234,9 @@ class Placement:
                 raise ValueError(f"format must be {PLACEMENT_FORMAT!r}")
             layers = [LayerPlacement(str(e["name"]), str(e["neuron"]), str(e["split"]),
                                      int(e["rows"]), [tuple(int(x) for x in t) for t in e["tiles"]],
-                                     np.asarray(e["neuron_core"], np.int64))
+                                     np.asarray(e["neuron_core"], np.int64),
+                                     [int(x) for x in e["synapses"]] if "synapses" in e
+                                     else None)
                       for e in d["layers"]]
             return cls(np.asarray(d["input_core"], np.int64), layers)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -182,8 +285,14 @@ def place_network(graph: Graph, hw: HardwareSpec, split: str = "auto") -> Placem
     bits = hw.weight_bits
     for syn, neu in layers:
         d_in, d_out = syn.op.d_in, syn.op.d_out
-        k = min(hw.neurons_per_core, hw.weight_sram_bytes * 8 // (d_in * bits))
-        fits = d_in <= hw.axons_per_core and k >= 1
+        conn = (np.asarray(graph.params[syn.params["connections"]], bool)
+                if getattr(syn.op, "sparse", False) else None)
+        if conn is not None:
+            groups = _pack_rows(conn, hw)
+            fits = groups is not None
+        else:
+            k = min(hw.neurons_per_core, hw.weight_sram_bytes * 8 // (d_in * bits))
+            fits = d_in <= hw.axons_per_core and k >= 1
         mode = split if split != "auto" else ("outputs" if fits else "partial")
         if mode == "outputs":
             if not fits:
@@ -191,15 +300,19 @@ def place_network(graph: Graph, hw: HardwareSpec, split: str = "auto") -> Placem
                     f"layer {syn.name!r}: {d_in} inputs do not fit one core (axons "
                     f"{hw.axons_per_core}, {hw.weight_sram_bytes} B of weights); use split "
                     "'partial' or 'auto'")
-            cores = take(-(-d_out // k), f"layer {syn.name!r}")
-            sizes = _spread(d_out, len(cores))
+            if conn is not None:
+                sizes = [c1 - c0 for c0, c1 in groups]
+                cores = take(len(sizes), f"layer {syn.name!r}")
+            else:
+                cores = take(-(-d_out // k), f"layer {syn.name!r}")
+                sizes = _spread(d_out, len(cores))
             tiles, c0 = [], 0
             for core, n in zip(cores, sizes):
                 tiles.append((0, c0, c0 + n, core, core))
                 c0 += n
             neuron_core = np.repeat(np.array(cores, np.int64), sizes)
             out.layers.append(LayerPlacement(syn.name, neu.name, "outputs", d_in, tiles,
-                                             neuron_core))
+                                             neuron_core, _synapses(tiles, d_in, d_in, conn)))
             continue
         # partial sums: c columns per block, r rows per chunk
         c = min(hw.neurons_per_core, d_out)
@@ -220,7 +333,40 @@ def place_network(graph: Graph, hw: HardwareSpec, split: str = "auto") -> Placem
             neuron_core[c0:c1] = home
             for ch in range(n_chunks):
                 tiles.append((ch, c0, c1, cores[b * n_chunks + ch], home))
-        out.layers.append(LayerPlacement(syn.name, neu.name, "partial", r, tiles, neuron_core))
+        out.layers.append(LayerPlacement(syn.name, neu.name, "partial", r, tiles, neuron_core,
+                                         _synapses(tiles, r, d_in, conn)))
+    return out
+
+
+def _pack_rows(conn: np.ndarray, hw: HardwareSpec) -> list[tuple[int, int]] | None:
+    """Consecutive output neurons per core [(c0, c1)] (module docstring): a core takes rows
+    while their connections fit its weight memory, its neurons and its axons; None when one
+    row alone does not fit."""
+    budget = hw.weight_sram_bytes * 8
+    per_row = conn.sum(axis=1).astype(np.int64) * hw.weight_bits
+    groups, c0, syn, axons = [], 0, 0, np.zeros(conn.shape[1], bool)
+    for o in range(conn.shape[0]):
+        row = conn[o]
+        if per_row[o] > budget or int(row.sum()) > hw.axons_per_core:
+            return None
+        new_axons = axons | row
+        if o > c0 and (syn + per_row[o] > budget or o - c0 >= hw.neurons_per_core
+                       or int(new_axons.sum()) > hw.axons_per_core):
+            groups.append((c0, o))
+            c0, syn, new_axons = o, 0, row.copy()
+        syn += per_row[o]
+        axons = new_axons
+    groups.append((c0, conn.shape[0]))
+    return groups
+
+
+def _synapses(tiles, rows: int, d_in: int, conn: np.ndarray | None) -> list[int]:
+    """Synapses each tile stores: the connections of its rows x columns (dense: all)."""
+    out = []
+    for ch, c0, c1, _core, _home in tiles:
+        r0, r1 = ch * rows, min(d_in, (ch + 1) * rows)
+        out.append(int(conn[c0:c1, r0:r1].sum()) if conn is not None
+                   else (c1 - c0) * (r1 - r0))
     return out
 
 
@@ -266,7 +412,8 @@ class NetworkProgram(BaseProgram):
                 "layers": [{"name": lp.name, "neuron": lp.neuron, "split": lp.split,
                             "tiles": len(lp.tiles),
                             "cores": len({t[3] for t in lp.tiles}),
-                            "neurons": int(lp.neuron_core.size)}
+                            "neurons": int(lp.neuron_core.size),
+                            "synapses": sum(lp.synapses) if lp.synapses is not None else None}
                            for lp in self.placement.layers]}
 
     def render_report(self, report: dict[str, Any], console, *, max_rows: int = 16) -> None:
@@ -305,11 +452,32 @@ def lower_network(graph: Graph, hw: HardwareSpec, split: str = "auto",
     """Verify, quantize the synapses to the hardware's weight bits, place (module docstring)."""
     from snncompile.passes import quantize_weights
     graph.verify()
-    for syn, _neu in network_layers(graph):
+    unrolled = unroll_synapses(graph)
+    for syn, _neu in network_layers(unrolled):
         if syn.op.weight_bits not in (0, hw.weight_bits):
             raise HardwareFitError(f"layer {syn.name!r} is quantized to {syn.op.weight_bits} "
                                    f"bits, the hardware stores {hw.weight_bits}-bit weights")
-    q = quantize_weights.run(graph, bits=hw.weight_bits).graph
+    q = _keep_connections(unrolled, quantize_weights.run(unrolled, bits=hw.weight_bits).graph)
     placement = place_network(q, hw, split)
+    steps = ("quantize", f"place:{split}")
     return NetworkProgram(q, hw, placement, source=source,
-                          lowering=("quantize", f"place:{split}"))
+                          lowering=steps if unrolled is graph else ("unroll",) + steps)
+
+
+def _keep_connections(before: Graph, after: Graph) -> Graph:
+    """`after` (quantized) with the "connections" parameter of every sparse SpikedLinear of
+    `before` put back (the quantize pass writes weight and weight_scale only)."""
+    conns = {n.name: n.params["connections"] for n in before.nodes
+             if n.op_type == "SpikedLinear" and n.op.sparse}
+    if not conns:
+        return after
+    nodes, params = [], dict(after.params)
+    for n in after.nodes:
+        if n.name in conns and "connections" not in n.params:
+            params[conns[n.name]] = before.params[conns[n.name]]
+            n = Node(n.name, n.op, n.inputs, n.outputs,
+                     {**n.params, "connections": conns[n.name]})
+        nodes.append(n)
+    g = Graph(nodes, params, after.inputs, after.outputs, dict(after.metadata))
+    g.verify()
+    return g

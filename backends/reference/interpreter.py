@@ -326,3 +326,25 @@ class ReferenceInterpreter(Interpreter):
 
     def run_Bias(self, n, ins, st):
         return [ins[0].to(self.dtype) + self._p(n, "bias")]
+
+    # -- convolution and pooling on the flat vector (snncompile/ir/conv_ops.py) -----------------
+    def _conv(self, n, ins, conv):
+        op = n.op
+        x = ins[0].to(self.dtype).reshape(1, *op.input_shape)
+        bias = self._p(n, "bias") if op.has_bias else None
+        y = conv(x, self._p(n, "weight"), bias, stride=op.stride, padding=op.padding,
+                 dilation=op.dilation, groups=op.groups)
+        return [y.reshape(-1)]
+
+    def run_Conv1d(self, n, ins, st):
+        return self._conv(n, ins, F.conv1d)
+
+    def run_Conv2d(self, n, ins, st):
+        return self._conv(n, ins, F.conv2d)
+
+    def run_SumPool2d(self, n, ins, st):
+        op = n.op
+        c = op.input_shape[0]
+        x = ins[0].to(self.dtype).reshape(1, *op.input_shape)
+        ones = torch.ones((c, 1, *op.kernel), dtype=self.dtype, device=self.device)
+        return [F.conv2d(x, ones, stride=op.stride, padding=op.padding, groups=c).reshape(-1)]

@@ -190,6 +190,9 @@ EXAMPLES: dict[str, Callable[[], Graph]] = {
 from snncompile.ir.nir_examples import NIR_EXAMPLES  # noqa: E402
 
 EXAMPLES.update(NIR_EXAMPLES)
+from snncompile.ir.conv_examples import CONV_EXAMPLES  # noqa: E402
+
+EXAMPLES.update(CONV_EXAMPLES)
 
 
 def example_graphs() -> dict[str, Graph]:

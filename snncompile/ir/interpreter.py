@@ -102,6 +102,14 @@ class Interpreter:
                 raise IRError(f"node {n.name!r}: {type(self).__name__} has no run_{n.op_type}")
             plan.append((n, fn, n.op.spike_inputs(), n.op.emits_spikes))
         self._plan = plan
+        # connections per input of ops whose spikes reach fewer than all outputs (conv_ops)
+        self._fan_out: dict[str, np.ndarray] = {}
+        for n in graph.nodes:
+            fan = getattr(n.op, "fan_out", None)
+            if fan is not None and n.op.spike_inputs():
+                f = fan({r: graph.params[p] for r, p in n.params.items() if p in graph.params})
+                if f is not None:
+                    self._fan_out[n.name] = f
         self._extra: dict[str, Any] | None = None
         self._last: list[Any] = []
         self.values: dict[str, Any] | None = None
@@ -226,6 +234,10 @@ class Interpreter:
         if spike_in:
             consumed = sum(self.abs_sum(ins[i]) for i in spike_in)
             c = op.counts(consumed).replace(input_spikes=consumed)
+            fan = self._fan_out.get(node.name)
+            if fan is not None:  # synaptic events: the connections the spikes reach
+                events = int(np.abs(self.to_numpy(ins[spike_in[0]])).astype(np.int64) @ fan)
+                c = c.replace(acs=events + int(op.counts(0).acs))   # + a bias's adds
         else:
             c = op.counts()
         if emits:
@@ -234,6 +246,14 @@ class Interpreter:
                           neuron_updates=op.neuron_updates(),
                           neuron_accesses=op.neuron_updates())
         return c
+
+    # -- ops whose default runner is their own NumPy equation (snncompile/ir/conv_ops.py);
+    #    an executor whose values are not NumPy arrays overrides these (the reference does)
+    def _op_equation(self, node: Node, ins: list[Any], state: Any) -> list[Any]:
+        params = {r: self.graph.params[p] for r, p in node.params.items()}
+        return [node.op.apply_numpy(self.to_numpy(ins[0]), params)]
+
+    run_Conv1d = run_Conv2d = run_SumPool2d = _op_equation
 
     def run_counts(self, per_node: list[Counts], tokens: int = 1) -> RunCounts:
         """Label per-node Counts as a RunCounts of `tokens` tokens."""

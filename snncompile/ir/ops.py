@@ -308,6 +308,9 @@ class SpikedLinear(Op):
     weight_bits = b > 0: W = weight_scale[:, None] * Wq with Wq int8 in [-(2^(b-1)-1), 2^(b-1)-1];
     y_o = input_scale * weight_scale_o * sum_j Wq_oj s_j, the sum exact in integers.
     ACs: d_out * sum_j |s_j| (one add/subtract per spike and fan-out synapse).
+    sparse = True: parameter "connections" uint8 (d_out, d_in), 1 where a synapse exists (an
+    unrolled convolution, snncompile/ir/conv_ops.py); W is zero elsewhere and the ACs are the
+    connections the spikes reach, sum_j |s_j| fan_out_j (`fan_out`).
     """
 
     op_type: ClassVar[str] = "SpikedLinear"
@@ -316,6 +319,7 @@ class SpikedLinear(Op):
     d_out: int
     input_scale: float
     weight_bits: int = 0
+    sparse: bool = False
 
     def verify(self) -> None:
         super().verify()
@@ -327,10 +331,18 @@ class SpikedLinear(Op):
                 f"SpikedLinear.weight_bits must be 0 (float) or 2..8, got {self.weight_bits}")
 
     def param_shapes(self):
+        conn = {"connections": ((self.d_out, self.d_in), ("uint8",))} if self.sparse else {}
         if self.weight_bits == 0:
-            return {"weight": ((self.d_out, self.d_in), FLOAT_DTYPES)}
+            return {"weight": ((self.d_out, self.d_in), FLOAT_DTYPES), **conn}
         return {"weight": ((self.d_out, self.d_in), INT8),
-                "weight_scale": ((self.d_out,), FLOAT_DTYPES)}
+                "weight_scale": ((self.d_out,), FLOAT_DTYPES), **conn}
+
+    def fan_out(self, params) -> Any:
+        """Connections per input (d_in,) when sparse (params: role -> array), else None."""
+        if not self.sparse:
+            return None
+        import numpy as np
+        return np.asarray(params["connections"], np.int64).sum(axis=0)
 
     def infer(self, input_shapes):
         self._check_inputs(input_shapes, [(self.d_in,)])
@@ -604,10 +616,12 @@ class LMHead(Op):
 from snncompile.ir.neuron_ops import IF, LIF, CubaLIF  # noqa: E402
 # the ops of networks imported from NIR (per-neuron parameters, recurrence): docs/nir.md
 from snncompile.ir.nir_ops import NIR_OPS  # noqa: E402
+# convolution and pooling on the flat spike vector (NIR Conv1d, Conv2d, SumPool2d)
+from snncompile.ir.conv_ops import CONV_OPS  # noqa: E402
 
 OPS: dict[str, type[Op]] = {cls.op_type: cls for cls in (
     Embedding, RMSNorm, SpikeEncode, SpikedLinear, Linear, Split, CausalConv1d, SiLU,
-    Softplus, SSMScan, Gate, GatedRMSNorm, Add, LMHead, LIF, IF, CubaLIF, *NIR_OPS)}
+    Softplus, SSMScan, Gate, GatedRMSNorm, Add, LMHead, LIF, IF, CubaLIF, *NIR_OPS, *CONV_OPS)}
 
 
 def make_op(op_type: str, attributes: dict[str, Any]) -> Op:

@@ -43,7 +43,7 @@ METADATA_KEY = "snncompile.metadata"
 EXTERNAL_THRESHOLD = 1 << 30  # bytes of parameters above which weights go to external data
 _ALIGN = 64
 _VALUE_TYPES = {"token": "INT64", "spike": "INT64", "float": "FLOAT"}
-_PARAM_DTYPES = ("float32", "float64", "float16", "int8")
+_PARAM_DTYPES = ("float32", "float64", "float16", "int8", "uint8")
 
 
 def _onnx():

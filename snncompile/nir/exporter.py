@@ -18,7 +18,17 @@
                           node metadata {"reset": ...}; recurrent -> an Affine "<name>.w_rec"
                           (w_rec, b_rec) with edges neuron -> w_rec -> neuron
     LeakyIntegrator       LI, I (alpha_v = 1, beta_v = 0) or CubaLI
+    Conv1d / Conv2d       Conv1d / Conv2d (input_shape, explicit padding; bias zeros when
+                          the op has none)
+    SumPool2d             SumPool2d; followed by a Scale of 1 / (kh kw) that is its only
+                          consumer and no padding: one AvgPool2d
     graph outputs         Output nodes ("output", "output_1", ...)
+
+Shapes: the Input is written with the imported file's input shape (metadata
+["nir"]["input_shape"]), conv and pool outputs with their (C, ...) shape, and elementwise
+nodes (neurons, Scale, Threshold) take the shape of their input, their parameters reshaped to
+it. Where a multi-dim value feeds a node that needs fewer dimensions (a Linear, a Conv1d) a
+Flatten "<node>.flatten" is written in between, so that `nir.read` type-checks the graph.
 
 Any other op (Embedding, SSMScan, Gate, SpikeEncode, ...) is refused: an IRError naming the
 first node NIR cannot express. `subgraph=True` writes the spiking projections alone: for
@@ -38,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from snncompile.errors import IRError
+from snncompile.ir.conv_ops import CONV_OPS
 from snncompile.ir.graph import Graph, Node
 from snncompile.nir.discretise import to_continuous
 from snncompile.nir.reader import require_nir
@@ -83,7 +94,13 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
     edges: list[tuple[str, str]] = []
     src: dict[str, list[str]] = {graph.inputs[0]: ["input"]}
     n_in = graph.input_specs()[graph.inputs[0]][1][0]
-    nodes["input"] = nir.Input(input_type={"input": np.array([n_in])})
+    meta_shape = ((graph.metadata.get("nir") or {}).get("input_shape")
+                  if isinstance(graph.metadata.get("nir"), dict) else None)
+    in_shape = (tuple(int(v) for v in meta_shape) if isinstance(meta_shape, list) and
+                meta_shape and int(np.prod(meta_shape)) == n_in else (n_in,))
+    nodes["input"] = nir.Input(input_type={"input": np.array(in_shape)})
+    vshape: dict[str, tuple[int, ...]] = {graph.inputs[0]: in_shape}
+    flat_of: dict[tuple[str, tuple[int, ...]], str] = {}
     merged: set[str] = set()
     potentials: dict[str, str] = {}
 
@@ -93,9 +110,26 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
     def p(n: Node, role: str) -> np.ndarray:
         return np.asarray(params[n.params[role]], np.float64)
 
+    def reshaped(v: str, need: tuple[int, ...] | None) -> list[str]:
+        """The NIR sources of value v, through a Flatten when `need` merges its dims."""
+        have = vshape.get(v)
+        if need is None or have is None or have == need:
+            return src[v]
+        dims = _merge(have, need)
+        if dims is None:
+            return src[v]
+        if (v, need) not in flat_of:
+            fk = f"{v}.flatten"
+            nodes[fk] = nir.Flatten(input_type={"input": np.array(have)}, start_dim=dims[0],
+                                    end_dim=dims[1])
+            edges.extend((s, fk) for s in src[v])
+            flat_of[(v, need)] = fk
+        return [flat_of[(v, need)]]
+
     def link(n: Node, key: str, value_inputs=None) -> None:
+        need = _needs(n.op)
         for v in (value_inputs if value_inputs is not None else n.inputs):
-            edges.extend((s, key) for s in src[v])
+            edges.extend((s, key) for s in reshaped(v, need))
 
     for n in graph.nodes:
         if n.name in merged:
@@ -108,6 +142,7 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
             diagonal = W.shape[0] == W.shape[1] and np.array_equal(W, np.diag(np.diag(W)))
             if diagonal and np.all(np.diag(W) == 1) and n.outputs[0] not in out_values:
                 src[n.outputs[0]] = src[n.inputs[0]]  # the identity: no node
+                vshape[n.outputs[0]] = vshape[n.inputs[0]]
                 continue
             if diagonal and not (len(users) == 1 and users[0].op_type == "Bias"):
                 nodes[n.name] = nir.Scale(scale=arr(np.diag(W)))
@@ -131,6 +166,7 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
             nodes[n.name] = nir.Threshold(threshold=arr(p(n, "threshold")))
         elif t == "Add":
             src[n.outputs[0]] = src[n.inputs[0]] + src[n.inputs[1]]
+            vshape[n.outputs[0]] = vshape[n.inputs[0]]
             if n.outputs[0] in out_values:
                 raise IRError(f"{where}: a graph output that is a sum has no NIR node")
             continue
@@ -144,11 +180,30 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
                 edges += [(n.name, rk), (rk, n.name)]
         elif t == "LeakyIntegrator":
             nodes[n.name] = _integrator(nir, n, op, where, dt, arr, p)
+        elif isinstance(op, CONV_OPS):
+            users = consumers.get(n.outputs[0], [])
+            avg = (t == "SumPool2d" and not any(op.padding) and len(users) == 1
+                   and users[0].op_type == "Scale" and n.outputs[0] not in out_values
+                   and np.all(p(users[0], "scale") == 1.0 / np.prod(op.kernel)))
+            nodes[n.name] = _window(nir, op, n, arr, p, avg)
+            if avg:
+                merged.add(users[0].name)
+                src[users[0].outputs[0]] = [n.name]
+                vshape[users[0].outputs[0]] = op.output_shape
         else:
             raise IRError(f"{where}: NIR cannot express this op (the first op it cannot "
                           "write; --subgraph writes the spiking projections alone)")
         link(n, n.name)
         src[n.outputs[0]] = [n.name]
+        if isinstance(op, CONV_OPS):
+            vshape[n.outputs[0]] = op.output_shape
+        elif _needs(op) is None:          # elementwise: the input's shape
+            shape = vshape.get(n.inputs[0], (int(graph.value_shapes()[n.outputs[0]][0]),))
+            _reshape_params(nodes[n.name], shape)
+            for v in n.outputs:
+                vshape[v] = shape
+        else:
+            vshape[n.outputs[0]] = (int(graph.value_shapes()[n.outputs[0]][0]),)
         if len(n.outputs) > 1:
             potentials[n.outputs[1]] = n.name
     for k, v in enumerate(graph.outputs):
@@ -156,11 +211,65 @@ def to_nir_graph(graph: Graph, dt: float | None = None, subgraph: bool = False) 
             raise IRError(f"graph output {v!r} is the potential of node {potentials[v]!r}; NIR "
                           "neurons output spikes only")
         key = "output" if k == 0 else f"output_{k}"
-        w = _width(graph, v)
-        nodes[key] = nir.Output(output_type={"output": np.array([w])})
+        w = vshape.get(v, (_width(graph, v),))
+        nodes[key] = nir.Output(output_type={"output": np.array(w)})
         edges.extend((s, key) for s in src[v])
     return nir.NIRGraph(nodes=nodes, edges=edges,
                         metadata={"source": "snncompile", "dt": dt})
+
+
+def _needs(op) -> tuple[int, ...] | None:
+    """The input shape a node needs (None: any, it is elementwise)."""
+    if isinstance(op, CONV_OPS):
+        return op.input_shape
+    if op.op_type in ("SpikedLinear", "Linear", "Bias") or getattr(op, "recurrent", False):
+        return (op.d_in,) if hasattr(op, "d_in") else (op.d,)
+    return None
+
+
+def _merge(have: tuple[int, ...], need: tuple[int, ...]) -> tuple[int, int] | None:
+    """(start_dim, end_dim) of the Flatten that turns shape `have` into `need`, or None."""
+    n, m = len(have), len(need)
+    if m >= n or int(np.prod(have)) != int(np.prod(need)):
+        return None
+    for s in range(n):
+        e = s + n - m
+        if (*have[:s], int(np.prod(have[s:e + 1])), *have[e + 1:]) == tuple(need):
+            return s, e
+    return None
+
+
+def _reshape_params(node: Any, shape: tuple[int, ...]) -> None:
+    """Per-element arrays of an elementwise NIR node reshaped to `shape` (its types
+    recomputed)."""
+    if len(shape) <= 1:
+        return
+    size = int(np.prod(shape))
+    for k, v in list(vars(node).items()):
+        if k in ("input_type", "output_type", "metadata"):
+            continue
+        if isinstance(v, np.ndarray) and v.size == size and v.ndim == 1:
+            setattr(node, k, v.reshape(shape))
+    node.__post_init__()
+
+
+def _window(nir, op, n: Node, arr, p, avg: bool) -> Any:
+    """Conv1d / Conv2d / SumPool2d (AvgPool2d when `avg`) of a conv_ops op."""
+    if op.op_type == "SumPool2d":
+        cls = nir.AvgPool2d if avg else nir.SumPool2d
+        node = cls(kernel_size=np.array(op.kernel), stride=np.array(op.stride),
+                   padding=np.array(op.padding))
+        node.input_type = {"input": np.array(op.input_shape)}
+        node.output_type = {"output": np.array(op.output_shape)}
+        return node
+    bias = arr(p(n, "bias")) if op.has_bias else arr(np.zeros(op.c_out))
+    if op.op_type == "Conv1d":
+        return nir.Conv1d(input_shape=op.input_shape[1], weight=arr(p(n, "weight")),
+                          stride=op.stride[0], padding=op.padding[0], dilation=op.dilation[0],
+                          groups=op.groups, bias=bias)
+    return nir.Conv2d(input_shape=op.input_shape[1:], weight=arr(p(n, "weight")),
+                      stride=op.stride, padding=op.padding, dilation=op.dilation,
+                      groups=op.groups, bias=bias)
 
 
 def _width(graph: Graph, v: str) -> int:

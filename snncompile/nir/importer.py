@@ -12,9 +12,19 @@
                      recurrence; else EulerNeuron (per-neuron float parameters)
     LI / I / CubaLI  LeakyIntegrator
     Threshold        Threshold
-    Flatten          removed when its output is 1-D (reader.flatten)
+    Conv1d / Conv2d  Conv1d / Conv2d (conv_ops; `spiking` when fed by spikes; the bias when
+                     not all zero); "same" padding becomes the explicit symmetric one
+    SumPool2d        SumPool2d          AvgPool2d    SumPool2d, then Scale 1 / (kh kw)
+    Flatten          removed: a reshape of the C-order vector (reader.flatten drops the 1-D
+                     ones; a multi-dim one only changes the shape the next node sees)
     Output           a graph output (the value feeding it)
     NIRGraph         flattened (reader.flatten)
+
+Shapes: values are flat C-order vectors; the importer follows each node's multi-dim shape
+(Input, conv and pool outputs, Flatten) so that a conv node without `input_shape` and a
+neuron layer after a conv get theirs. Neuron parameters may be per element (shaped like the
+output, (C, H, W)), per channel ((C,) or (C, 1, 1)) or one value: they are broadcast to the
+d = C H W neurons, and a layer whose values are all equal still gives a LIF / IF / CubaLIF op.
 
 A recurrent edge is a cycle neuron -> W -> the same neuron with W a Linear or Affine whose
 only input and only output is that neuron: W becomes the neuron's `w_rec` (and `b_rec`, the
@@ -37,14 +47,16 @@ from typing import Any
 import numpy as np
 
 from snncompile.errors import IRError
-from snncompile.ir import nir_ops, ops
+from snncompile.ir import conv_ops, nir_ops, ops
 from snncompile.ir.graph import Graph, Node
 from snncompile.nir.discretise import Coefficients, decay_12bit, is_12bit
 from snncompile.nir.reader import flatten, read_file, require_nir
 
 RESETS = ("subtract", "subtract_next")
 SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LIF", "IF", "CubaLIF", "LI",
-             "I", "CubaLI", "Threshold", "Flatten", "NIRGraph")
+             "I", "CubaLI", "Threshold", "Flatten", "NIRGraph", "Conv1d", "Conv2d",
+             "SumPool2d", "AvgPool2d")
+ELEMENTWISE = ("Scale", "Threshold", "LIF", "IF", "CubaLIF", "LI", "I", "CubaLI")
 NEURONS = ("LIF", "IF", "CubaLIF")
 
 
@@ -96,10 +108,15 @@ def _f(a: Any) -> np.ndarray:
     return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
 
 
-def _vec(a: Any, d: int, where: str, field_name: str) -> np.ndarray:
+def _vec(a: Any, d: int, where: str, field_name: str, channels: int | None = None
+         ) -> np.ndarray:
+    """(d,) float64 values: one value, one per channel (`channels` of a multi-dim value,
+    C-order: each repeated d / C times) or one per element."""
     v = np.asarray(a, np.float64).reshape(-1)
     if v.size == 1 and d > 1:
         v = np.full(d, v[0])
+    elif channels and v.size == channels and v.size != d and d % channels == 0:
+        v = np.repeat(v, d // channels)
     if v.size != d:
         raise IRError(f"{where}: {field_name} has {v.size} values for {d} neurons")
     if not np.all(np.isfinite(v)):
@@ -136,15 +153,13 @@ def import_nir(src: Any, dt: float, *, source: str | None = None, reset: str | N
         if kind not in SUPPORTED:
             raise IRError(f"node {key!r} ({kind}): not supported by the NIR import "
                           f"(supported: {', '.join(SUPPORTED)})")
-        if kind == "Flatten":
-            raise IRError(f"node {key!r} (Flatten): only flattening to 1-D is supported, this "
-                          f"one gives shape {list(node.output_type['output'])}")
     rec = _recurrences(nir, nodes, edges)
     for nrn, w in rec.items():
         edges = [e for e in edges if e not in ((nrn, w), (w, nrn))]
     order = _topological(nodes, edges, skip=set(rec.values()))
     b = _Builder()
     value: dict[str, str] = {}
+    shapes: dict[str, tuple[int, ...]] = {}        # NIR node -> its output's (C, ...) shape
     n_in = None
     outputs: dict[str, str] = {}
     for key in order:
@@ -160,6 +175,7 @@ def import_nir(src: Any, dt: float, *, source: str | None = None, reset: str | N
             if n_in < 1:
                 raise IRError(f"{where}: input shape {shape.tolist()} is empty")
             value[key] = "spikes"
+            shapes[key] = tuple(int(v) for v in shape)
             b.kinds["spikes"], b.widths["spikes"] = "spike", n_in
             continue
         if not preds:
@@ -170,9 +186,18 @@ def import_nir(src: Any, dt: float, *, source: str | None = None, reset: str | N
                 raise IRError(f"{where}: fed by the graph input directly")
             outputs[key] = x
             continue
+        in_shape = _in_shape([shapes.get(p) for p in preds], b.widths[x])
         try:
+            if kind == "Flatten":
+                value[key], shapes[key] = x, _flattened(node, in_shape, where)
+                continue
+            if kind in ("Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"):
+                value[key], shapes[key] = _map_window(b, key, kind, node, x, in_shape, where)
+                continue
             value[key] = _map_node(b, nir, key, kind, node, x, dt, reset, quantize_decays,
-                                   nodes.get(rec[key]) if key in rec else None, where)
+                                   nodes.get(rec[key]) if key in rec else None, where,
+                                   in_shape)
+            shapes[key] = in_shape if kind in ELEMENTWISE else (b.widths[value[key]],)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:  # malformed fields
             raise IRError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
     if n_in is None:
@@ -188,9 +213,11 @@ def import_nir(src: Any, dt: float, *, source: str | None = None, reset: str | N
         if k in outputs:
             first.setdefault(outputs[k], k)
     out_keys = list(first.values())
+    in_key = next(k for k in order if type(nodes[k]).__name__ == "Input")
     g = Graph(b.nodes, b.params, ("spikes",), tuple(first),
               {"network": {"inputs": n_in, "dt": dt, "source": src_name},
                "nir": {"version": version, "nodes": b.origin, "outputs": out_keys,
+                       "input_shape": list(shapes[in_key]),
                        "dtype": "float32" if dtypes == {np.dtype(np.float32)} else "float64"}})
     g.verify()
     return g
@@ -251,8 +278,124 @@ def _combine(b: _Builder, values: list[str], key: str) -> str:
     return acc
 
 
-def _map_node(b: _Builder, nir, key, kind, node, x, dt, reset, quantize, w_rec, where) -> str:
+def _in_shape(pred_shapes: list, width: int) -> tuple[int, ...]:
+    """The multi-dim shape of a node's input: its predecessors' (when all known and equal, and
+    of `width` elements), else (width,)."""
+    known = {s for s in pred_shapes if s is not None}
+    if len(known) == 1:
+        s = next(iter(known))
+        if int(np.prod(s)) == width:
+            return s
+    return (width,)
+
+
+def _ints(v: Any, n: int, where: str, name: str) -> tuple[int, ...]:
+    a = np.asarray(v).reshape(-1)
+    if a.size == 1:
+        a = np.repeat(a, n)
+    if a.size != n or not np.all(a == np.round(a)):
+        raise IRError(f"{where}: {name} must be {n} integers, got {np.asarray(v).tolist()}")
+    return tuple(int(x) for x in a)
+
+
+def _flattened(node, in_shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """The shape after a Flatten (start_dim..end_dim of the shape without batch merged): a
+    reshape of the C-order vector, so no IR node."""
+    out = (getattr(node, "output_type", None) or {}).get("output")
+    if len(in_shape) <= 1:
+        return tuple(int(v) for v in out) if out is not None and np.prod(out) == in_shape[0] \
+            else in_shape
+    n = len(in_shape)
+    s, e = int(node.start_dim), int(node.end_dim)
+    s, e = s + n if s < 0 else s, e + n if e < 0 else e
+    if not 0 <= s <= e < n:
+        raise IRError(f"{where}: start_dim {node.start_dim} / end_dim {node.end_dim} do not fit "
+                      f"its input shape {list(in_shape)}")
+    return (*in_shape[:s], int(np.prod(in_shape[s:e + 1])), *in_shape[e + 1:])
+
+
+def _map_window(b: _Builder, key, kind, node, x, in_shape, where):
+    """Conv1d / Conv2d / SumPool2d / AvgPool2d -> conv_ops (module docstring)."""
     d_x = b.widths[x]
+    nd = 1 if kind == "Conv1d" else 2
+    spiking = b.kinds[x] == "spike"
+    while len(in_shape) > nd + 1 and in_shape[0] == 1:  # a batch axis of 1 (Norse writes one)
+        in_shape = in_shape[1:]
+    if kind in ("Conv1d", "Conv2d"):
+        W = _f(node.weight)
+        if W.ndim != nd + 2:
+            raise IRError(f"{where}: weight must be {nd + 2}-D, got shape {list(W.shape)}")
+        groups = int(node.groups)
+        c_in = W.shape[1] * groups
+        if node.input_shape is not None:
+            spatial = _ints(node.input_shape, nd, where, "input_shape")
+        elif len(in_shape) == nd + 1 and in_shape[0] == c_in:
+            spatial = in_shape[1:]
+        else:
+            raise IRError(f"{where}: no input_shape, and its input's shape {list(in_shape)} is "
+                          f"not ({c_in} channels, {nd} spatial axes)")
+        kernel = tuple(int(k) for k in W.shape[2:])
+        stride = _ints(node.stride, nd, where, "stride")
+        dilation = _ints(node.dilation, nd, where, "dilation")
+        padding = _padding(node.padding, nd, kernel, stride, dilation, where)
+        bias = _f(node.bias).reshape(-1) if getattr(node, "bias", None) is not None else None
+        if bias is not None and bias.size not in (1, W.shape[0]):
+            raise IRError(f"{where}: bias has {bias.size} values for {W.shape[0]} channels")
+        has_bias = bias is not None and bool(np.any(bias != 0))
+        cls = conv_ops.Conv1d if nd == 1 else conv_ops.Conv2d
+        op = cls(input_shape=(c_in, *spatial), kernel=kernel, stride=stride, padding=padding,
+                 dilation=dilation, c_out=int(W.shape[0]), groups=groups, has_bias=has_bias,
+                 spiking=spiking)
+        params = {"weight": W}
+        if has_bias:
+            params["bias"] = np.broadcast_to(bias, (W.shape[0],)).copy()
+        role = "synapse"
+    else:
+        if len(in_shape) != 3:
+            t = (getattr(node, "input_type", None) or {}).get("input")
+            if t is None or len(t) != 3:
+                raise IRError(f"{where}: its input's shape {list(in_shape)} is not (C, H, W)")
+            in_shape = tuple(int(v) for v in t)
+        kernel = _ints(node.kernel_size, 2, where, "kernel_size")
+        stride = _ints(node.stride, 2, where, "stride")
+        padding = _ints(node.padding, 2, where, "padding")
+        op = conv_ops.SumPool2d(input_shape=tuple(in_shape), kernel=kernel, stride=stride,
+                                padding=padding, spiking=spiking)
+        params = {}
+        role = "pool"
+    try:
+        op.verify()
+    except IRError as exc:
+        raise IRError(f"{where}: {exc}") from None
+    if op.d_in != d_x:
+        raise IRError(f"{where}: its input shape {list(op.input_shape)} has {op.d_in} values, "
+                      f"its input has {d_x}")
+    y = b.add(role, op, [x], ("x",), params, key)[0]
+    if kind == "AvgPool2d":
+        y = b.add("scale", nir_ops.Scale(d=op.d_out), [y], ("x",),
+                  {"scale": np.full(op.d_out, 1.0 / float(np.prod(kernel)))}, key)[0]
+    return y, op.output_shape
+
+
+def _padding(pad, nd, kernel, stride, dilation, where) -> tuple[int, ...]:
+    """Explicit symmetric padding; "valid" = 0, "same" (stride 1) = q (k - 1) / 2 when even."""
+    if isinstance(pad, bytes):
+        pad = pad.decode()
+    if isinstance(pad, str):
+        if pad == "valid":
+            return (0,) * nd
+        total = [q * (k - 1) for k, q in zip(kernel, dilation)]
+        if pad != "same" or any(s != 1 for s in stride) or any(t % 2 for t in total):
+            raise IRError(f"{where}: padding {pad!r} with stride {list(stride)} and kernel "
+                          f"{list(kernel)} is not a symmetric padding")
+        return tuple(t // 2 for t in total)
+    return _ints(pad, nd, where, "padding")
+
+
+def _map_node(b: _Builder, nir, key, kind, node, x, dt, reset, quantize, w_rec, where,
+              in_shape=None) -> str:
+    d_x = b.widths[x]
+    ch = in_shape[0] if in_shape is not None and len(in_shape) > 1 else None
     if kind in ("Linear", "Affine"):
         W = _f(node.weight)
         if W.ndim != 2:
@@ -274,31 +417,29 @@ def _map_node(b: _Builder, nir, key, kind, node, x, dt, reset, quantize, w_rec, 
         return b.add("linear", ops.Linear(d_in=d_in, d_out=d_out, has_bias=bias is not None),
                      [x], ("x",), p, key)[0]
     if kind == "Scale":
-        s = _vec(node.scale, d_x, where, "scale")
+        s = _vec(node.scale, d_x, where, "scale", ch)
         if b.kinds[x] == "spike":
             return b.add("synapse", ops.SpikedLinear(d_in=d_x, d_out=d_x, input_scale=1.0),
                          [x], ("x",), {"weight": np.diag(s)}, key)[0]
         return b.add("scale", nir_ops.Scale(d=d_x), [x], ("x",), {"scale": s}, key)[0]
     if kind == "Threshold":
-        th = _vec(node.threshold, d_x, where, "threshold")
+        th = _vec(node.threshold, d_x, where, "threshold", ch)
         y = b.add("threshold", nir_ops.Threshold(d=d_x), [b.as_float(x, key)], ("s",),
                   {"threshold": th}, key)[0]
         b.layer += 1
         return y
     co = Coefficients.from_node(key, node, dt)
-    d = co.alpha_v.size
-    co = Coefficients(**{k: _vec(v, d, where, k) for k, v in co.arrays().items()})
-    if d != d_x:
-        raise IRError(f"{where}: {d} neurons, its input has {d_x} values")
+    d = d_x
+    co = Coefficients(**{k: _vec(v, d, where, k, ch) for k, v in co.arrays().items()})
     x = b.as_float(x, key)
     if kind in ("LI", "I", "CubaLI"):
         y = b.add("integrator", nir_ops.LeakyIntegrator(d=d, current=co.current), [x],
                   ("v",), co.arrays(), key)[0]
         b.layer += 1
         return y
-    th = _vec(node.v_threshold, d, where, "v_threshold")
+    th = _vec(node.v_threshold, d, where, "v_threshold", ch)
     v_reset = _vec(getattr(node, "v_reset", None) if getattr(node, "v_reset", None) is not None
-                   else np.zeros(d), d, where, "v_reset")
+                   else np.zeros(d), d, where, "v_reset", ch)
     mode = (getattr(node, "metadata", None) or {}).get("reset")
     if isinstance(mode, bytes):
         mode = mode.decode("utf8", "replace")

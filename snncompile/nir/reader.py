@@ -8,7 +8,9 @@ missing is a MissingDependencyError.
 `flatten(graph)` turns a NIR graph with nested `NIRGraph` nodes into one level: inner nodes
 are named "<subgraph>.<node>", an edge into a subgraph goes to its Input nodes and an edge out
 of it leaves from its Output nodes; those inner Input / Output nodes and 1-D `Flatten` nodes
-are pass-throughs and are removed (their edges joined). Edges are kept in file order.
+are pass-throughs and are removed (their edges joined); a Flatten to more than one dimension
+is kept for the importer, which maps it to no node but follows the shape it gives (every
+Flatten is a reshape of the C-order vector). Edges are kept in file order.
 """
 
 from __future__ import annotations
