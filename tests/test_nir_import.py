@@ -341,3 +341,32 @@ def test_random_damage_is_a_typed_error_or_a_valid_graph(tmp_path):
         except IRError:
             errors += 1
     assert errors >= 20  # every truncation at least is caught
+
+
+def test_cli_lower_refuses_per_neuron_parameters_naming_the_node(tmp_path):
+    """A decay that is no 12-bit fraction imports as an `EulerNeuron`: `lower` exits 2 with one
+    line naming it and the flag that makes it lowerable, and writes nothing; with
+    `--quantize-decays` the same file lowers."""
+    d = 3
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])),
+                            "w": nir.Linear(weight=np.ones((d, 4))),
+                            "lif": nir.LIF(tau=np.full(d, 1e-2), r=np.full(d, 10.0),
+                                           v_leak=np.zeros(d), v_threshold=np.full(d, 1.0),
+                                           v_reset=np.zeros(d)),
+                            "output": nir.Output(output_type=np.array([d]))},
+                     edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    nir.write(tmp_path / "n.nir", g)     # dt 1e-3: alpha 0.9, no 12-bit fraction
+    r = CliRunner()
+    for flags, name in (([], "e.onnx"), (["--quantize-decays"], "q.onnx")):
+        res = r.invoke(main, ["nir", "import", str(tmp_path / "n.nir"), "-o",
+                              str(tmp_path / name), "--dt", "1e-3", *flags])
+        assert res.exit_code == 0, res.output
+    res = r.invoke(main, ["lower", str(tmp_path / "e.onnx"), "--hw", "loihi1", "-o",
+                          str(tmp_path / "pe")])
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert "\n" not in line and "EulerNeuron" in line and "--quantize-decays" in line
+    assert not (tmp_path / "pe").exists()
+    res = r.invoke(main, ["lower", str(tmp_path / "q.onnx"), "--hw", "loihi1", "-o",
+                          str(tmp_path / "pq")])
+    assert res.exit_code == 0, res.output

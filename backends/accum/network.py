@@ -81,7 +81,10 @@ def network_layers(graph: Graph) -> list[tuple[Any, Any]]:
         if not isinstance(neu.op, NEURON_OPS) or neu.inputs[0] != syn.outputs[0]:
             raise IRError(f"network: node {neu.name!r} ({neu.op_type}) must be a "
                           f"{'/'.join(c.op_type for c in NEURON_OPS)} neuron fed by "
-                          f"{syn.name!r} (the cores run these neuron models)")
+                          f"{syn.name!r} (the cores run these neuron models"
+                          + ("; per-neuron parameters and recurrent weights are not placed, "
+                             "and a decay that is no 12-bit fraction needs `nir import "
+                             "--quantize-decays`)" if neu.op_type == "EulerNeuron" else ")"))
         layers.append((syn, neu))
         src = neu.outputs[0]
     return layers
@@ -135,7 +138,10 @@ def unroll_synapses(graph: Graph) -> Graph:
             run.append(n)
             continue
         if not isinstance(n.op, NEURON_OPS) or not run:
-            out_nodes.append(n)  # network_layers names what does not fit
+            out_nodes.extend(run)   # kept in order: network_layers names what does not fit
+            out_nodes.append(n)
+            run = []
+            src = n.outputs[0]
             continue
         if len(run) == 1 and run[0].op_type == "SpikedLinear":
             out_nodes.append(run[0])
