@@ -206,13 +206,13 @@ class SteppedNetwork:
         K.run_network(x, self.pop_off, self.core_of, self.w_flat, self.w_off, self.d_in,
                       self.d_out, self.scale_flat, self.o_off, self.rows, self.ch_off,
                       self.ct_ptr, self.t_c0, self.t_c1, self.t_core, self.t_ncore,
-                      self.fan_off, self.fan_flat, self.kind, self.dv, self.du, self.thr, self.sub, self.refr, self.bias,
-                      self.q, self.delay, self.fixed, self.core_tx, self.core_ty, self.core_k,
+                      self.fan_off, self.fan_flat, self.kind, self.dv, self.du, self.thr,
+                      self.sub, self.refr, self.bias, self.q, self.delay, self.fixed,
+                      self.core_tx, self.core_ty, self.core_k,
                       self.ntx, self.nlink, hw.ac_lanes, self.tm, hw.hop_latency_ew_cycles,
                       hw.hop_latency_ns_cycles, hw.link_buffer, self.sync, self.parallel,
                       self.max_msgs, self.acc_array(x), v, i_, r, p, out_s, out_v,
-                      lc, busy,
-                      step_cycles)
+                      lc, busy, step_cycles)
         wall = time.perf_counter() - t0
         if not (np.isfinite(out_v).all() and np.isfinite(v).all()):
             raise SimulationError("the network's potentials overflow (non-finite values)")

@@ -216,64 +216,9 @@ def schedule_workspace(n_cores, max_msgs, width):
     return wi, wf
 
 
-MAX_ROUTE_TABLE_CORES = 2048
-
-
-@njit(cache=True, nogil=True)
-def route_table(pop_off, core_of, ch_off, ct_ptr, t_core, rows, core_tx, core_ty, core_k, ntx,
-                nlink, width, dens_pad):
-    """The links of every (source core, destination core) pair that a spike message of the
-    network can take (`_route`), computed once per run: pair[src * n_cores + dst] = r, its
-    links rt_links[r * width:r * width + rt_n[r]], each with the density rt_w = 1 / (rt_n[r] +
-    1) a message on it adds; the row is padded to kmax (the longest route) with the link
-    `dens_pad` and density 0, so that every message updates kmax links (a loop of fixed
-    length: no branch to mispredict; the pad link's density stays 0). Chips of more than MAX_ROUTE_TABLE_CORES
-    cores get an empty table (pair of size 1) and `schedule` routes each message itself."""
-    n_cores = core_tx.shape[0]
-    if n_cores > MAX_ROUTE_TABLE_CORES:
-        return (np.full(1, -1, np.int64), np.zeros(width, np.int64), np.zeros(1, np.int64),
-                np.zeros(width, np.float64), 0)
-    pair = np.full(n_cores * n_cores, -1, np.int64)
-    src = np.zeros(n_cores, np.bool_)
-    dst = np.zeros(n_cores, np.bool_)
-    npairs = 0
-    L = rows.shape[0]
-    for l in range(L):
-        src[:] = False
-        dst[:] = False
-        for k in range(pop_off[l], pop_off[l + 1]):
-            src[core_of[k]] = True
-        for tt in range(ct_ptr[ch_off[l]], ct_ptr[ch_off[l + 1]]):
-            dst[t_core[tt]] = True
-        for a in range(n_cores):
-            if src[a]:
-                for b in range(n_cores):
-                    if dst[b] and pair[a * n_cores + b] < 0:
-                        pair[a * n_cores + b] = npairs
-                        npairs += 1
-    rt_links = np.zeros(max(npairs, 1) * width, np.int64)
-    rt_n = np.zeros(max(npairs, 1), np.int64)
-    pad = dens_pad
-    kmax = 1
-    for key in range(n_cores * n_cores):
-        r = pair[key]
-        if r >= 0:
-            rt_n[r] = _route(key // n_cores, key % n_cores, core_tx, core_ty, core_k, ntx,
-                             nlink, rt_links[r * width:(r + 1) * width])
-            kmax = max(kmax, rt_n[r])
-    rt_w = np.zeros(max(npairs, 1) * width, np.float64)
-    for r in range(npairs):
-        for i in range(width):
-            if i < rt_n[r]:
-                rt_w[r * width + i] = 1.0 / (rt_n[r] + 1)
-            else:
-                rt_links[r * width + i] = pad
-    return pair, rt_links, rt_n, rt_w, kmax
-
-
 @njit(cache=True, nogil=True)
 def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, core_k, ntx,
-             nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair, rt_links, rt_n, rt_w, kmax):
+             nlink, lat_ew, lat_ns, buf, dens, wi, wf):
     """One step's messages through the NoC (docs/hardware-model.md, "Messages"); returns the
     time of the last event. Each core sends its messages in order, the k-th `m_sent[k] -
     m_sent[k-1]` after the previous one (its neuron and message-out work); all cores' next
@@ -289,8 +234,7 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
     and it leaves the NoC when its destination starts it (messages leave in order of start,
     then index; each destination's messages are a queue, as starts at one destination only
     grow). buf = 0: no contention (A = 0). F (receivers) and shift (the stall of each
-    sender) are updated in place; wi, wf are `schedule_workspace` arrays; pair, rt_links,
-    rt_n a `route_table` (pair of size 1: routes computed per message)."""
+    sender) are updated in place; wi, wf are `schedule_workspace` arrays."""
     n_cores = S.shape[0]
     if nm == 0:
         last = 0.0
@@ -310,8 +254,6 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
     pq_v = wi[o + 5 * (n_cores + 1):o + 6 * (n_cores + 1)]
     hh_v = wi[o + 6 * (n_cores + 1):o + 7 * (n_cores + 1)]
     links = wi[o + 7 * (n_cores + 1):]
-    use_rt = pair.shape[0] == n_cores * n_cores
-    rw = links.shape[0]
     st = wf[:M]
     pq_k = wf[M:M + n_cores + 1]
     hh_k = wf[M + n_cores + 1:M + 2 * (n_cores + 1)]
@@ -362,15 +304,10 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
                 _heap_replace(hh_k, hh_v, nh, st[h], h)
             else:
                 _r, _j, nh = _heap_pop(hh_k, hh_v, nh)
-            if use_rt:
-                rb = pair[m_src[j] * n_cores + dj] * rw
-                for i in range(rb, rb + kmax):
-                    dens[rt_links[i]] -= rt_w[i]
-            else:
-                nl = _route(m_src[j], dj, core_tx, core_ty, core_k, ntx, nlink, rt_links)
-                w = 1.0 / (nl + 1)
-                for i in range(nl):
-                    dens[rt_links[i]] -= w
+            nl = _route(m_src[j], dj, core_tx, core_ty, core_k, ntx, nlink, links)
+            w = 1.0 / (nl + 1)
+            for i in range(nl):
+                dens[links[i]] -= w
             psum -= m_proc[j]
             in_noc -= 1
         k = order[pos[c]]
@@ -381,20 +318,12 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         if buf > 0:
             # the load on the message's links, read before it adds its own density
             along = 0.0
-            if use_rt:
-                r = pair[c * n_cores + d]
-                nl = rt_n[r]
-                for i in range(r * rw, r * rw + kmax):
-                    li = rt_links[i]
-                    along += dens[li]
-                    dens[li] += rt_w[i]
-            else:
-                nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, rt_links)
-                w = 1.0 / (nl + 1)
-                for i in range(nl):
-                    li = rt_links[i]
-                    along += dens[li]
-                    dens[li] += w
+            nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, links)
+            w = 1.0 / (nl + 1)
+            for i in range(nl):
+                li = links[i]
+                along += dens[li]
+                dens[li] += w
             if in_noc > 0:                    # mu = psum / in_noc
                 cap = float(buf * nl)
                 if along > cap:
@@ -510,11 +439,8 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     n_tiles = 1
     for c in range(n_cores):
         n_tiles = max(n_tiles, (core_ty[c] * ntx + core_tx[c]) + 1)
-    dens = np.zeros(n_tiles * nlink + 1, np.float64)     # + the pad link of `route_table`
-    rw = ntx + n_tiles // ntx + 2
-    wi, wf = schedule_workspace(n_cores, max_msgs, rw)
-    pair, rt_links, rt_n, rt_w, kmax = route_table(pop_off, core_of, ch_off, ct_ptr, t_core, rows, core_tx,
-                                       core_ty, core_k, ntx, nlink, rw, n_tiles * nlink)
+    dens = np.zeros(n_tiles * nlink, np.float64)
+    wi, wf = schedule_workspace(n_cores, max_msgs, ntx + n_tiles // ntx + 2)
     m_src = np.zeros(max_msgs, np.int64)
     m_sent = np.zeros(max_msgs, np.int64)
     m_dest = np.zeros(max_msgs, np.int64)
@@ -675,8 +601,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 for c in range(n_cores):
                     S[c] = Si[c]
                 end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
-                               core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair,
-                               rt_links, rt_n, rt_w, kmax)
+                               core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf)
                 if npt > 0:
                     end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift,
                                                  core_tx, core_ty, lat_ew, lat_ns, tm[5],
@@ -718,8 +643,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
         for c in range(n_cores):
             S[c] = Si[c]
         end = schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty,
-                       core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf, pair, rt_links,
-                       rt_n, rt_w, kmax)
+                       core_k, ntx, nlink, lat_ew, lat_ns, buf, dens, wi, wf)
         if npt > 0:
             end = max(end, _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx,
                                          core_ty, lat_ew, lat_ns, tm[5], tm[0] + tm[1], pf, pi))

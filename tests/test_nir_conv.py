@@ -15,17 +15,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from click.testing import CliRunner
 
 from snncompile.backends.accum.hardware import HardwareSpec
 from snncompile.backends.accum.network import lower_network, place_network, unroll_synapses
 from snncompile.backends.reference.interpreter import ReferenceInterpreter
-from snncompile.cli import main
 from snncompile.errors import IRError
 from snncompile.ir import serde
 from snncompile.ir.conv_ops import Conv1d, Conv2d, SumPool2d
 from snncompile.ir.graph import Graph, Node
 from snncompile.nir import export_nir, import_nir
+from cli_helpers import cli_ok
 from nir_conv_helpers import (leaky_loop, round_trip_leaves, snntorch_conv_net,
                                     snntorch_run, spikes)
 
@@ -334,12 +333,7 @@ def test_cli_lower_conv_net_places_connections_and_spikes_alike(tmp_path):
     nir.write(tmp_path / "p.nir", g_nir)
     x = spikes(72, seed=6)
     np.save(tmp_path / "x.npy", x)
-    r = CliRunner()
-
-    def ok(*args):
-        res = r.invoke(main, [str(a) for a in args])
-        assert res.exit_code == 0, res.output
-        return res
+    ok = cli_ok
     ok("nir", "import", tmp_path / "p.nir", "-o", tmp_path / "net.onnx", "--dt", DT)
     ok("run", tmp_path / "net.onnx", "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
     ok("lower", tmp_path / "net.onnx", "--hw", "loihi1", "-o", tmp_path / "prog")

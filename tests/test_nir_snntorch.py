@@ -249,19 +249,12 @@ def test_leaky_zero_imports_lowers_and_simulates(tmp_path):
     """snnTorch -> NIR -> `nir import` -> `run --input` (the snnTorch spike trains) ->
     `lower --hw loihi1` -> `simulate --input`: the simulator gives the reference's spikes on
     the lowered (int8) program."""
-    from click.testing import CliRunner
-
-    from snncompile.cli import main
+    from cli_helpers import cli_ok
     net = _ff("zero", bias=False)
     src = _export(net, tmp_path / "ff.nir")
     x = _spikes(7)
     np.save(tmp_path / "x.npy", x)
-    r = CliRunner()
-
-    def ok(*args):
-        res = r.invoke(main, [str(a) for a in args])
-        assert res.exit_code == 0, res.output
-        return res
+    ok = cli_ok
     ok("nir", "import", src, "-o", tmp_path / "net.onnx", "--dt", DT, "--source", "snntorch")
     ok("run", tmp_path / "net.onnx", "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _snntorch_run(net, x))

@@ -76,7 +76,8 @@ def _kernel_args(net, x, hw):
     args = [x, net.pop_off, net.core_of, net.w_flat, net.w_off, net.d_in, net.d_out,
             net.scale_flat, net.o_off, net.rows, net.ch_off, net.ct_ptr, net.t_c0, net.t_c1,
             net.t_core, net.t_ncore, net.fan_off, net.fan_flat, net.kind, net.dv, net.du,
-            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.core_tx, net.core_ty, net.core_k,
+            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.core_tx,
+            net.core_ty, net.core_k,
             net.ntx, net.nlink, hw.ac_lanes, net.tm, hw.hop_latency_ew_cycles,
             hw.hop_latency_ns_cycles, hw.link_buffer, net.sync, net.parallel, net.max_msgs,
             net.acc_array(x)]
