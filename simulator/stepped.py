@@ -22,10 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.backends.accum.network import NetworkProgram, network_layers
+from snncompile.backends.accum.network import (NetworkProgram, input_bias, network_layers,
+                                               recurrent_rows)
+from snncompile.backends.accum.recurrent import pow2_rows
 from snncompile.errors import SimulationError
 from snncompile.ir.counts import Counts, NodeCounts, RunCounts
 from snncompile.ir.interpreter import check_spike_steps
+from snncompile.ir.neuron_ops import NEURON_OPS
+from snncompile.ir.nir_ops import EULER_RESETS, EulerNeuron, LeakyIntegrator
 from snncompile.simulator import stepped_kernels as K
 
 MAX_STEPS = 1 << 24
@@ -80,6 +84,7 @@ class SteppedNetwork:
         L = len(self.layers)
         sizes = [self.n_in] + [s.op.d_out for s, _ in self.layers]
         self.pop_off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.n_state = int(self.pop_off[-1] - self.pop_off[1])
         self.core_of = np.concatenate([pl.input_core] + [lp.neuron_core for lp in pl.layers]
                                       ).astype(np.int64)
         ws, scales, w_off, o_off = [], [], [], []
@@ -99,7 +104,8 @@ class SteppedNetwork:
             nw += WT.size
             sc = syn.op.input_scale * np.asarray(g.params[syn.params["weight_scale"]], np.float64)
             nop = neu.op
-            if nop.fixed_point:   # integer currents in units of 2^-q, as the reference checks
+            # fixed point: integer currents in units of 2^-q, as the reference checks
+            if getattr(nop, "fixed_point", False):
                 X = sc * 2.0 ** nop.quant_bits
                 if not (np.isfinite(X).all() and (X == np.trunc(X)).all()):
                     raise SimulationError(
@@ -141,18 +147,7 @@ class SteppedNetwork:
                                                           i64(t_ncore))
         self.fan_off = i64(fan_off)
         self.fan_flat = np.concatenate(fans).astype(np.int64) if fans else np.zeros(1, np.int64)
-        ops = [n.op for _, n in self.layers]
-        self.kind = i64([K.KIND_LIF if o.decay_i is None else K.KIND_CUBA for o in ops])
-        self.dv = i64([o.decay_v for o in ops])
-        self.du = i64([o.decay_i or 0 for o in ops])
-        self.thr = np.array([o.threshold for o in ops], np.float64)
-        self.sub = i64([o.reset == "subtract" for o in ops])
-        self.refr = i64([o.refractory for o in ops])
-        self.bias = np.array([o.bias for o in ops], np.float64)
-        self.q = i64([o.quant_bits for o in ops])
-        self.delay = i64([o.delay for o in ops])
-        self.fixed = i64([bool(o.fixed_point) for o in ops])
-        self.parallel = bool(L) and all(o.delay == 1 for o in ops)
+        self._neuron_arrays(g, hw)
         cores = np.arange(hw.cores)
         tc = [hw.core_tile(int(c)) for c in cores]
         self.core_tx = i64([t[0] for t in tc])
@@ -169,11 +164,72 @@ class SteppedNetwork:
             lo, hi = self.ct_ptr[self.ch_off[l] + 1] if self.ch_off[l + 1] - self.ch_off[l] > 1 \
                 else 0, self.ct_ptr[self.ch_off[l + 1]]
             caps.append(int((self.t_c1[lo:hi] - self.t_c0[lo:hi]).sum()) if lo else 0)
+            if self.wr_off[l] >= 0:     # recurrent: each spike to each of the layer's tiles
+                caps.append(int(self.d_out[l]) * int(tiles_per_chunk.max(initial=0)))
         self.max_msgs = sum(caps)
         used = pl.cores_used()
         self.tiles_used = len({hw.tile_id(c) for c in used})
         self.sync = hw.sync_cycles(self.tiles_used)
-        self.n_state = int(self.pop_off[-1] - self.pop_off[1])
+
+    def _neuron_arrays(self, g, hw) -> None:
+        """Per-layer neuron attributes (LIF / IF / CubaLIF) and the per-neuron parameters and
+        recurrent weights of EulerNeuron / LeakyIntegrator layers (stepped_kernels)."""
+        L = len(self.layers)
+        i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
+        ops = [n.op for _, n in self.layers]
+        lif = [o if isinstance(o, NEURON_OPS) else None for o in ops]
+        self.kind = i64([(K.KIND_LIF if o.decay_i is None else K.KIND_CUBA) if o is not None
+                         else K.KIND_EULER if isinstance(op, EulerNeuron) else K.KIND_LI
+                         for o, op in zip(lif, ops)])
+        self.dv = i64([o.decay_v if o else 0 for o in lif])
+        self.du = i64([(o.decay_i or 0) if o else 0 for o in lif])
+        self.thr = np.array([o.threshold if o else 0.0 for o in lif], np.float64)
+        self.sub = i64([o.reset == "subtract" if o else 0 for o in lif])
+        self.refr = i64([o.refractory if o else 0 for o in lif])
+        self.bias = np.array([o.bias if o else 0.0 for o in lif], np.float64)
+        self.q = i64([o.quant_bits if o else 0 for o in lif])
+        self.delay = i64([o.delay if o else 0 for o in lif])
+        self.fixed = i64([bool(o.fixed_point) if o else 0 for o in lif])
+        self.parallel = bool(L) and all(o is not None and o.delay == 1 for o in lif)
+        self.eflag = np.zeros((max(L, 1), 2), np.int64)
+        self.ep = np.zeros((self.n_state, K.N_EP))
+        self.wr_off = np.full(L, -1, np.int64)
+        self.wr_scale = np.ones(self.n_state)
+        wr, n_wr = [], 0
+        cols = {"alpha_v": K.EP_AV, "beta_v": K.EP_BV, "gain": K.EP_G, "alpha_i": K.EP_AI,
+                "gain_i": K.EP_GI, "threshold": K.EP_THR, "v_reset": K.EP_VR, "b_rec": K.EP_BREC}
+        for l, ((_syn, neu), o) in enumerate(zip(self.layers, lif)):
+            if o is not None:
+                continue
+            op = neu.op
+            nb = int(self.pop_off[l + 1] - self.pop_off[1])
+            rows = slice(nb, nb + op.d)
+            for role, col in cols.items():
+                if role in neu.params and role != "w_rec":
+                    self.ep[rows, col] = np.asarray(g.params[neu.params[role]], np.float64)
+            if isinstance(op, EulerNeuron):
+                self.eflag[l] = (EULER_RESETS.index(op.reset), int(op.current))
+                if op.recurrent:
+                    n, sc = pow2_rows(g.params[neu.params["w_rec"]], hw.weight_bits,
+                                      f"node {neu.name!r}")
+                    wr.append(np.ascontiguousarray(n.T.astype(np.int32)).reshape(-1))
+                    self.wr_off[l] = n_wr
+                    n_wr += n.size
+                    self.wr_scale[rows] = sc
+            else:
+                self.eflag[l] = (0, int(op.current))
+        self.wr_flat = np.concatenate(wr) if wr else np.zeros(1, np.int32)
+        self.xb = np.zeros(self.n_state)           # input biases (Bias nodes), per neuron
+        self.has_xb = np.zeros(L, np.int64)
+        for l, (_syn, neu) in enumerate(self.layers):
+            b = input_bias(g, neu)
+            if b is not None:
+                if getattr(neu.op, "fixed_point", False):
+                    raise SimulationError(f"node {neu.name!r}: a fixed-point neuron takes integer "
+                                          "currents; its input bias is not lowered")
+                nb = int(self.pop_off[l + 1] - self.pop_off[1])
+                self.xb[nb:nb + b.size] = b
+                self.has_xb[l] = 1
 
     def acc_array(self, x: np.ndarray) -> np.ndarray:
         """The accumulators: int32 when |sum_j w_j s_j| < 2^31 is certain (127 * the largest
@@ -194,10 +250,9 @@ class SteppedNetwork:
         i_ = np.zeros(self.n_state)
         r = np.zeros(self.n_state, np.int64)
         p = np.zeros(self.n_state)
+        sp = np.zeros(self.n_state, np.int8)
         out_s = np.zeros((T, d_last), np.int8)  # returned as int64, as the reference
-        last = self.layers[-1][1] if L else None
-        want_v = (last is not None and len(last.outputs) > 1
-                  and last.outputs[1] in self.program.graph.outputs)
+        want_v = self._potential_out() is not None
         out_v = np.zeros((T if want_v else 0, d_last))
         lc = np.zeros((L, K.N_LC), np.int64)
         busy = np.zeros(hw.cores, np.int64)
@@ -208,15 +263,26 @@ class SteppedNetwork:
                       self.ct_ptr, self.t_c0, self.t_c1, self.t_core, self.t_ncore,
                       self.fan_off, self.fan_flat, self.kind, self.dv, self.du, self.thr,
                       self.sub, self.refr, self.bias, self.q, self.delay, self.fixed,
-                      self.core_tx, self.core_ty, self.core_k,
+                      self.eflag, self.ep, self.wr_flat, self.wr_off, self.wr_scale,
+                      self.xb, self.has_xb, self.core_tx, self.core_ty, self.core_k,
                       self.ntx, self.nlink, hw.ac_lanes, self.tm, hw.hop_latency_ew_cycles,
                       hw.hop_latency_ns_cycles, hw.link_buffer, self.sync, self.parallel,
-                      self.max_msgs, self.acc_array(x), v, i_, r, p, out_s, out_v,
+                      self.max_msgs, self.acc_array(x), v, i_, r, p, sp, out_s, out_v,
                       lc, busy, step_cycles)
         wall = time.perf_counter() - t0
         if not (np.isfinite(out_v).all() and np.isfinite(v).all()):
             raise SimulationError("the network's potentials overflow (non-finite values)")
         return self._result(T, out_s, out_v, lc, busy, step_cycles, wall)
+
+    def _potential_out(self) -> str | None:
+        """The last layer's potential value when the graph outputs it, else None."""
+        if not self.layers:
+            return None
+        last = self.layers[-1][1]
+        outs = last.outputs
+        name = (outs[0] if isinstance(last.op, LeakyIntegrator)
+                else outs[1] if len(outs) > 1 else None)
+        return name if name in self.program.graph.outputs else None
 
     def _result(self, T, out_s, out_v, lc, busy, step_cycles, wall) -> SteppedRun:
         g, hw = self.program.graph, self.program.hardware
@@ -225,11 +291,12 @@ class SteppedNetwork:
         bits = hw.weight_bits
         for l, (syn, neu) in enumerate(self.layers):
             acs = int(lc[l, K.LC_ACS])
+            dense = syn.op.d_out * (syn.op.d_in + recurrent_rows(neu)) * T
             nodes.append(NodeCounts(syn.name, syn.op_type, syn.block, Counts(
                 acs=acs, input_spikes=int(lc[l, K.LC_IN_SPIKES]),
-                dense_macs=syn.op.d_out * syn.op.d_in * T,
+                dense_macs=dense,
                 weight_bytes_read=acs * bits // 8 if bits % 8 == 0 else acs * bits / 8,
-                dense_weight_bytes_read=syn.op.d_out * syn.op.d_in * T * bits // 8,
+                dense_weight_bytes_read=dense * bits // 8,
                 spike_messages=int(lc[l, K.LC_MSGS]), noc_hops=int(lc[l, K.LC_HOPS]),
                 cycles=int(lc[l, K.LC_BUSY]))))
             nodes.append(NodeCounts(neu.name, neu.op_type, neu.block, Counts(
@@ -247,11 +314,12 @@ class SteppedNetwork:
                              clock_hz=hw.clock_hz, cores=cores, meta=meta)
         outs = []
         last = self.layers[-1][1] if self.layers else None
+        pot = self._potential_out()
         for name in g.outputs:
-            if last is not None and name == last.outputs[0]:
-                outs.append(out_s.astype(np.int64))
-            elif last is not None and len(last.outputs) > 1 and name == last.outputs[1]:
+            if pot is not None and name == pot:
                 outs.append(out_v.copy())
+            elif last is not None and name == last.outputs[0]:
+                outs.append(out_s.astype(np.int64))
             else:
                 raise SimulationError(f"graph output {name!r} is not an output of the last "
                                       "layer's neurons (the simulator returns those)")

@@ -19,9 +19,11 @@ chunk, then has fan_flat[fan_off[tt] + jr] synapses on tile tt, and no message g
 tile where it has none.
 
 Neurons (per layer: kind 0 LIF or IF (IF is LIF with dv = 0: alpha_v = 1 exactly), 1 CubaLIF;
-equations in snncompile.ir.neuron_ops)
-advance exactly as the IR defines them. Cycles of core c in step t (the timing model,
-docs/hardware-model.md):
+equations in snncompile.ir.neuron_ops; 2 EulerNeuron, 3 LeakyIntegrator, per-neuron float
+parameters, snncompile.ir.nir_ops) advance exactly as the IR defines them. A recurrent
+EulerNeuron layer's spikes are messages to its own cores (its recurrent synapses), sent in
+the step they fire, reaching the potentials at the next step. Cycles of core c in step t
+(the timing model, docs/hardware-model.md):
 
     work_c = message_in * m_in_c + synapse * sum_{messages into c} ceil(f / lanes)
              + neuron_access * n_c + neuron_update * u_c + spike_out * s_c
@@ -48,6 +50,10 @@ from numba import njit
 LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY = range(8)
 N_LC = 8
 KIND_LIF, KIND_CUBA = 0, 1   # a neuron with or without a decaying current (IF: LIF, dv = 0)
+KIND_EULER, KIND_LI = 2, 3   # EulerNeuron, LeakyIntegrator: per-neuron float parameters
+EP_AV, EP_BV, EP_G, EP_AI, EP_GI, EP_THR, EP_VR, EP_BREC = range(8)
+N_EP = 8
+RESET_VALUE, RESET_SUB, RESET_SUB_NEXT = range(3)   # EulerNeuron.reset, in EULER_RESETS order
 SAT = (1 << 23) - 1
 
 
@@ -129,6 +135,55 @@ def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, 
             r[o] = refr
         else:
             s_out[o] = 0
+        v[o] = vn
+    return active
+
+
+@njit(cache=True, nogil=True)
+def euler_step(spiking, reset, current, recurrent, ep, got, x, rec, v, i_, sp, s_out, act):
+    """One step of an EulerNeuron layer (spiking = 1) or a LeakyIntegrator layer (0), in
+    float64 with per-neuron parameters ep (d, N_EP), in the op's order of operations
+    (snncompile.ir.nir_ops):
+
+        c = x ; or  i <- alpha_i i + gain_i x, c = i            (current = 1)
+        v <- (alpha_v v + beta_v) + gain c
+        v <- v + (rec + b_rec)         (recurrent = 1; rec = w_rec @ s_prev, given)
+        v <- v - threshold s_prev      (reset RESET_SUB_NEXT)
+        s = v > threshold ; where s: v <- v_reset (RESET_VALUE) or v - threshold (RESET_SUB)
+
+    sp holds s_prev and is updated; s_out gets the spikes (0 for a LeakyIntegrator) and act
+    the activity (state non-zero, events in, or beta_v non-zero); returns the active count."""
+    n = x.shape[0]
+    active = 0
+    for o in range(n):
+        if v[o] != 0.0 or got != 0 or ep[o, EP_BV] != 0.0 or (current and i_[o] != 0.0):
+            active += 1
+            act[o] = 1
+        else:
+            act[o] = 0
+        c = x[o]
+        if current:
+            c = ep[o, EP_AI] * i_[o] + ep[o, EP_GI] * c
+            i_[o] = c
+        vn = (ep[o, EP_AV] * v[o] + ep[o, EP_BV]) + ep[o, EP_G] * c
+        if not spiking:
+            v[o] = vn
+            s_out[o] = 0
+            continue
+        th = ep[o, EP_THR]
+        if recurrent:
+            vn = vn + (rec[o] + ep[o, EP_BREC])
+        if reset == RESET_SUB_NEXT:
+            vn = vn - th * float(sp[o])
+        if vn > th:
+            s_out[o] = 1
+            if reset == RESET_VALUE:
+                vn = ep[o, EP_VR]
+            elif reset == RESET_SUB:
+                vn = vn - th
+        else:
+            s_out[o] = 0
+        sp[o] = s_out[o]
         v[o] = vn
     return active
 
@@ -417,10 +472,10 @@ def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, l
 @njit(cache=True, nogil=True)
 def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
                 ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore, fan_off, fan_flat,
-                kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
-                core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
-                parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
-                step_cycles):
+                kind, dv, du, thr, sub, refr, bias, q, delay, fixed, eflag, ep, wr_flat, wr_off,
+                wr_scale, xb, has_xb, core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew,
+                lat_ns, buf, sync, parallel, max_msgs, acc, v, i_, r, p, sp, out_s, out_v, lc,
+                core_busy, step_cycles):
     """Run T steps (module docstring). tm = (message_in, synapse, neuron_access,
     neuron_update, spike_out, message_out) cycles; max_msgs bounds the messages of one step;
     acc is the accumulator work array (int32 where the caller has shown that no sum can
@@ -428,7 +483,15 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     State v, i_, r, p (per neuron of layers, offset pop_off[l + 1] - pop_off[1]) advance in
     place; out_s (T, d_last) int8 spikes and out_v (T, d_last) potentials of the last layer
     (out_v of 0 rows: potentials not wanted);
-    lc (L, N_LC) and core_busy (n_cores,) are added to; step_cycles (T,) is overwritten."""
+    lc (L, N_LC) and core_busy (n_cores,) are added to; step_cycles (T,) is overwritten.
+    EulerNeuron / LeakyIntegrator layers (kind KIND_EULER / KIND_LI): eflag (L, 2) = (reset,
+    current), ep (n_state, N_EP) their per-neuron parameters, sp (n_state,) int8 the previous
+    step's spikes; a recurrent layer (wr_off[l] >= 0) stores its (d, d) integer recurrent
+    weights input-major at wr_flat[wr_off[l]:] with the row scales wr_scale (n_state,), on
+    the cores of its own tiles: its spikes go there in the step they fire (one message per
+    tile, d synapses per message there) and reach the potentials at the next step. A layer
+    with an input bias (has_xb[l]) adds xb (n_state,) to its synaptic currents, x + xb, and
+    a neuron with a non-zero xb is active every step."""
     T = x.shape[0]
     L = d_in.shape[0]
     n_cores = core_tx.shape[0]
@@ -464,6 +527,8 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     s8 = np.zeros(width, np.int8)
     act = np.zeros(width, np.int8)
     got = np.zeros(L, np.int64)               # did the layer's input carry events (delayed)
+    racc = np.zeros(width, np.int64)          # a recurrent layer's integer sums
+    rec = np.zeros(width, np.float64)
     for t in range(T):
         Si[:] = 0
         F[:] = 0.0
@@ -482,6 +547,11 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             n_hops = 0
             n_acs = 0
             busy_m = 0
+            rl = l - 1 if l > 0 and wr_off[l - 1] >= 0 else -1   # a recurrent layer's own
+            r_msgs = 0
+            r_hops = 0
+            r_acs = 0
+            r_busy = 0
             c = -1                # the sending core; its clock and busy cycles kept local
             si = 0
             cb = 0
@@ -500,14 +570,35 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                     si += lat
                     cb += lat
                     busy_n += lat
-                if l == L or pj == 0:
+                if pj == 0 or (l == L and rl < 0):
                     continue
                 m = abs(pj)
-                ch = ch_off[l] + j // rows[l]
-                jr = j - (ch - ch_off[l]) * rows[l]
                 cx = core_tx[c]
                 cy = core_ty[c]
                 out_m = tm[5] * m
+                if rl >= 0:                        # to the layer's own recurrent synapses
+                    ch = ch_off[rl]
+                    for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                        f = t_c1[tt] - t_c0[tt]
+                        dest = t_core[tt]
+                        si += out_m
+                        cb += out_m
+                        proc = m * (tm[0] + tm[1] * (f if lanes == 1
+                                                     else (f + lanes - 1) // lanes))
+                        m_src[nm] = c
+                        m_sent[nm] = si
+                        m_dest[nm] = dest
+                        m_proc[nm] = proc
+                        core_busy[dest] += proc
+                        r_busy += proc
+                        nm += 1
+                        r_msgs += m
+                        r_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
+                        r_acs += m * f
+                if l == L:
+                    continue
+                ch = ch_off[l] + j // rows[l]
+                jr = j - (ch - ch_off[l]) * rows[l]
                 for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
                     if fan_off[tt] >= 0:          # a sparse layer: the synapses j has here
                         f = fan_flat[fan_off[tt] + jr]
@@ -533,7 +624,10 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 Si[c] = si
                 core_busy[c] += cb
             if l > 0:
-                lc[l - 1, LC_BUSY] += busy_n
+                lc[l - 1, LC_BUSY] += busy_n + r_busy
+                lc[l - 1, LC_MSGS] += r_msgs
+                lc[l - 1, LC_HOPS] += r_hops
+                lc[l - 1, LC_ACS] += r_acs
             if l < L:
                 lc[l, LC_BUSY] += busy_m
                 lc[l, LC_MSGS] += n_msgs
@@ -613,18 +707,44 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 F[:] = 0.0
                 shift[:] = 0.0
             # -- the layer's neurons ---------------------------------------------------------
+            nb = pop_off[l + 1] - base
             for o in range(do):
                 cur[o] = scale_flat[o_off[l] + o] * float(acc[o])
-            nb = pop_off[l + 1] - base
+            if has_xb[l]:
+                for o in range(do):
+                    cur[o] = cur[o] + xb[nb + o]
             vs = v[nb:nb + do]
             g = got[l]
             if delay[l]:
                 got[l] = 1 if n_in_spk > 0 else 0
             else:
                 g = 1 if n_in_spk > 0 else 0
-            active = neuron_step(kind[l], dv[l], du[l], thr[l], sub[l], refr[l], bias[l], q[l],
-                                 delay[l], fixed[l], g, cur[:do], vs, i_[nb:nb + do],
-                                 r[nb:nb + do], p[nb:nb + do], s8[:do], act[:do])
+            if kind[l] >= KIND_EULER:
+                ro = wr_off[l]
+                if ro >= 0:                        # the previous step's own spikes
+                    for o in range(do):
+                        racc[o] = 0
+                    for j in range(do):
+                        if sp[nb + j] != 0:
+                            g = 1
+                            wrow = wr_flat[ro + j * do:ro + (j + 1) * do]
+                            for o in range(do):
+                                racc[o] += wrow[o]
+                    for o in range(do):
+                        rec[o] = float(racc[o]) * wr_scale[nb + o]
+                active = euler_step(1 if kind[l] == KIND_EULER else 0, eflag[l, 0],
+                                    eflag[l, 1], 1 if ro >= 0 else 0, ep[nb:nb + do], g,
+                                    cur[:do], rec[:do], vs, i_[nb:nb + do], sp[nb:nb + do],
+                                    s8[:do], act[:do])
+            else:
+                active = neuron_step(kind[l], dv[l], du[l], thr[l], sub[l], refr[l], bias[l],
+                                     q[l], delay[l], fixed[l], g, cur[:do], vs, i_[nb:nb + do],
+                                     r[nb:nb + do], p[nb:nb + do], s8[:do], act[:do])
+            if has_xb[l]:
+                for o in range(do):
+                    if act[o] == 0 and xb[nb + o] != 0.0:
+                        act[o] = 1
+                        active += 1
             nspk = 0
             for o in range(do):
                 nspk += s8[o]
@@ -795,12 +915,40 @@ def partial_sums_ref(parts, S, F, shift, core_tx, core_ty, lat_ew, lat_ns, out_c
     return last
 
 
+def euler_step_ref(spiking, reset, current, recurrent, ep, got, x, rec, v, i_, sp):
+    """NumPy twin of `euler_step` (vectorised); returns (spikes int8, act int8)."""
+    act = (v != 0) | bool(got) | (ep[:, EP_BV] != 0)
+    if current:
+        act |= i_ != 0
+        i_[:] = ep[:, EP_AI] * i_ + ep[:, EP_GI] * x
+        c = i_.copy()
+    else:
+        c = x
+    vn = (ep[:, EP_AV] * v + ep[:, EP_BV]) + ep[:, EP_G] * c
+    if not spiking:
+        v[:] = vn
+        return np.zeros(v.shape, np.int8), act.astype(np.int8)
+    th = ep[:, EP_THR]
+    if recurrent:
+        vn = vn + (rec + ep[:, EP_BREC])
+    if reset == RESET_SUB_NEXT:
+        vn = vn - th * sp.astype(np.float64)
+    fire = vn > th
+    if reset == RESET_VALUE:
+        vn = np.where(fire, ep[:, EP_VR], vn)
+    elif reset == RESET_SUB:
+        vn = np.where(fire, vn - th, vn)
+    sp[:] = fire
+    v[:] = vn
+    return fire.astype(np.int8), act.astype(np.int8)
+
+
 def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_off, rows,
                     ch_off, ct_ptr, t_c0, t_c1, t_core, t_ncore, fan_off, fan_flat,
-                    kind, dv, du, thr, sub, refr, bias, q, delay, fixed,
-                    core_tx, core_ty, core_k, ntx, nlink, lanes, tm, lat_ew, lat_ns, buf, sync,
-                    parallel, max_msgs, acc, v, i_, r, p, out_s, out_v, lc, core_busy,
-                    step_cycles):
+                    kind, dv, du, thr, sub, refr, bias, q, delay, fixed, eflag, ep, wr_flat,
+                    wr_off, wr_scale, xb, has_xb, core_tx, core_ty, core_k, ntx, nlink, lanes,
+                    tm, lat_ew, lat_ns, buf, sync, parallel, max_msgs, acc, v, i_, r, p, sp,
+                    out_s, out_v, lc, core_busy, step_cycles):
     """Twin of `run_network` (same arguments and outputs): currents as one integer matrix
     product per layer and step, neurons vectorised, the messages as Python lists scheduled
     by `schedule_ref`."""
@@ -825,6 +973,7 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
         pact = np.zeros(len(prev), np.int8)
         for l in range(L + 1):
             src = core_of[pop_off[l]:pop_off[l + 1]]
+            rl = l - 1 if l > 0 and wr_off[l - 1] >= 0 else -1
             for j, c in enumerate(src):
                 c = int(c)
                 if l > 0:
@@ -832,9 +981,24 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
                     S[c] += lat
                     core_busy[c] += lat
                     lc[l - 1, LC_BUSY] += lat
-                if l == L or prev[j] == 0:
+                if prev[j] == 0 or (l == L and rl < 0):
                     continue
                 m = abs(int(prev[j]))
+                if rl >= 0:
+                    g = int(ch_off[rl])
+                    for tt in range(ct_ptr[g], ct_ptr[g + 1]):
+                        dest, f = int(t_core[tt]), int(t_c1[tt] - t_c0[tt])
+                        S[c] += tm[5] * m
+                        core_busy[c] += tm[5] * m
+                        proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
+                        msgs.append((c, int(S[c]), dest, proc))
+                        core_busy[dest] += proc
+                        lc[rl, LC_BUSY] += proc
+                        lc[rl, LC_MSGS] += m
+                        lc[rl, LC_HOPS] += m * hops(c, dest)
+                        lc[rl, LC_ACS] += m * f
+                if l == L:
+                    continue
                 g = int(ch_off[l]) + j // int(rows[l])
                 jr = j - (g - int(ch_off[l])) * int(rows[l])
                 for tt in range(ct_ptr[g], ct_ptr[g + 1]):
@@ -888,16 +1052,33 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
             cur = scale_flat[o_off[l]:o_off[l] + do] * acc.astype(np.float64)
             nb = int(pop_off[l + 1]) - base
             sl = slice(nb, nb + do)
+            if has_xb[l]:
+                cur = cur + xb[sl]
             vs, is_, rs, ps = v[sl], i_[sl], r[sl], p[sl]
             gflag = got[l]
             if delay[l]:
                 got[l] = int(n_in_spk > 0)
             else:
                 gflag = int(n_in_spk > 0)
-            s8, act = neuron_step_ref(int(kind[l]), int(dv[l]), int(du[l]), float(thr[l]),
-                                      int(sub[l]), int(refr[l]), float(bias[l]), int(q[l]),
-                                      int(delay[l]), int(fixed[l]), gflag, cur, vs, is_, rs, ps)
+            if kind[l] >= KIND_EULER:
+                sps = sp[sl]
+                rec = np.zeros(do)
+                if wr_off[l] >= 0:
+                    Wr = wr_flat[wr_off[l]:wr_off[l] + do * do].reshape(do, do).astype(np.int64)
+                    rec = sps.astype(np.int64) @ Wr * wr_scale[sl]
+                    gflag = int(gflag or sps.any())
+                s8, act = euler_step_ref(int(kind[l] == KIND_EULER), int(eflag[l, 0]),
+                                         int(eflag[l, 1]), int(wr_off[l] >= 0), ep[sl], gflag,
+                                         cur, rec, vs, is_, sps)
+                sp[sl] = sps
+            else:
+                s8, act = neuron_step_ref(int(kind[l]), int(dv[l]), int(du[l]), float(thr[l]),
+                                          int(sub[l]), int(refr[l]), float(bias[l]), int(q[l]),
+                                          int(delay[l]), int(fixed[l]), gflag, cur, vs, is_, rs,
+                                          ps)
             v[sl], i_[sl], r[sl], p[sl] = vs, is_, rs, ps
+            if has_xb[l]:
+                act = (act.astype(bool) | (xb[sl] != 0)).astype(np.int8)
             lc[l, LC_ACCESS] += do
             lc[l, LC_UPDATES] += int(act.sum())
             lc[l, LC_SPIKES] += int(s8.sum())

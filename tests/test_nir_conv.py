@@ -24,6 +24,7 @@ from snncompile.ir import serde
 from snncompile.ir.conv_ops import Conv1d, Conv2d, SumPool2d
 from snncompile.ir.graph import Graph, Node
 from snncompile.nir import export_nir, import_nir
+from snncompile.simulator.executor import NumpyExecutor
 from cli_helpers import cli_ok
 from nir_conv_helpers import (leaky_loop, round_trip_leaves, snntorch_conv_net,
                                     snntorch_run, spikes)
@@ -193,6 +194,14 @@ def test_norse_conv_net_identical():
     want = np.stack(out)
     assert want.sum() > 20 and (want == 0).sum() > 20
     np.testing.assert_array_equal(_ref(g, x).outputs[0], want)
+    # Norse's defaults lower as they are: conv biases become the layers' input biases, the
+    # per-channel neurons EulerNeuron layers; the simulator spikes as the lowered reference
+    from snncompile.simulator.stepped import simulate_steps
+    prog = lower_network(g, HardwareSpec.load("loihi1"))
+    assert [n.op_type for n in prog.graph.nodes].count("Bias") == 2
+    ours = simulate_steps(prog, x).outputs[0]
+    np.testing.assert_array_equal(ours, NumpyExecutor(prog.graph).run_steps(x).outputs[0])
+    assert (ours == want).mean() > 0.9
 
 
 # -- nir-built Conv1d and SumPool2d networks --------------------------------------------------
@@ -411,7 +420,19 @@ def test_placement_packs_by_connections():
     assert len(lp.tiles) > 1 and c.spike_messages == msgs < int(x.sum()) * len(lp.tiles)
 
 
-def test_lowering_refuses_a_conv_bias():
+def test_a_conv_bias_lowers_as_the_layers_input_bias():
+    """A conv's bias (per channel) is composed with the stages after it into one Bias node
+    before the neurons (bias_total = A_k ... A_2 b_1 + ... + b_k); the simulator spikes as
+    the reference runs the lowered graph."""
     g_nir, _w, _l = pool_graph(bias=True)
-    with pytest.raises(IRError, match=r"'layers.0.synapse' \(Conv2d\) has a bias"):
-        lower_network(import_nir(g_nir, DT), HardwareSpec.load("loihi1"))
+    prog = lower_network(import_nir(g_nir, DT), HardwareSpec.load("loihi1"))
+    biases = [n for n in prog.graph.nodes if n.op_type == "Bias"]
+    assert len(biases) == 1 and biases[0].outputs[0] == prog.graph.nodes[2].inputs[0]
+    assert np.abs(prog.graph.params[biases[0].params["bias"]]).max() > 0
+    from snncompile.simulator.stepped import simulate_steps
+    x = spikes(72, seed=5)
+    ours = simulate_steps(prog, x)
+    ref = NumpyExecutor(prog.graph).run_steps(x)
+    for a, b in zip(ours.outputs, ref.outputs):
+        np.testing.assert_array_equal(a, b)
+    assert ours.outputs[0].sum() > 0

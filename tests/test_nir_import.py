@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from snncompile.backends.reference.interpreter import ReferenceInterpreter
 from snncompile.cli import main
 from snncompile.errors import IRError
+from snncompile.ir import serde
 from snncompile.nir import import_nir
 from snncompile.simulator.executor import NumpyExecutor
 
@@ -343,10 +344,10 @@ def test_random_damage_is_a_typed_error_or_a_valid_graph(tmp_path):
     assert errors >= 20  # every truncation at least is caught
 
 
-def test_cli_lower_refuses_per_neuron_parameters_naming_the_node(tmp_path):
-    """A decay that is no 12-bit fraction imports as an `EulerNeuron`: `lower` exits 2 with one
-    line naming it and the flag that makes it lowerable, and writes nothing; with
-    `--quantize-decays` the same file lowers."""
+def test_cli_lower_per_neuron_parameters_or_quantized_decays(tmp_path):
+    """A decay that is no 12-bit fraction imports as an `EulerNeuron` (float, per neuron),
+    which lowers and simulates as it is; with `--quantize-decays` the same file becomes a
+    LIF with a 12-bit decay. Both simulate as the reference runs their lowered graph."""
     d = 3
     g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])),
                             "w": nir.Linear(weight=np.ones((d, 4))),
@@ -361,12 +362,17 @@ def test_cli_lower_refuses_per_neuron_parameters_naming_the_node(tmp_path):
         res = r.invoke(main, ["nir", "import", str(tmp_path / "n.nir"), "-o",
                               str(tmp_path / name), "--dt", "1e-3", *flags])
         assert res.exit_code == 0, res.output
-    res = r.invoke(main, ["lower", str(tmp_path / "e.onnx"), "--hw", "loihi1", "-o",
-                          str(tmp_path / "pe")])
-    assert res.exit_code == 2
-    line = res.output.strip()
-    assert "\n" not in line and "EulerNeuron" in line and "--quantize-decays" in line
-    assert not (tmp_path / "pe").exists()
-    res = r.invoke(main, ["lower", str(tmp_path / "q.onnx"), "--hw", "loihi1", "-o",
-                          str(tmp_path / "pq")])
-    assert res.exit_code == 0, res.output
+    x = (np.random.default_rng(4).random((30, 4)) < 0.5).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    for name, neuron in (("e", "EulerNeuron"), ("q", "LIF")):
+        res = r.invoke(main, ["lower", str(tmp_path / f"{name}.onnx"), "--hw", "loihi1", "-o",
+                              str(tmp_path / f"p{name}")])
+        assert res.exit_code == 0, res.output
+        for cmd in ("run", "simulate"):
+            res = r.invoke(main, [cmd, str(tmp_path / f"p{name}"), "--input",
+                                  str(tmp_path / "x.npy"), "-o", str(tmp_path / f"{cmd}.npy")])
+            assert res.exit_code == 0, res.output
+        ys, yr = np.load(tmp_path / "simulate.npy"), np.load(tmp_path / "run.npy")
+        np.testing.assert_array_equal(ys, yr)
+        assert ys.sum() > 0
+        assert neuron in [n.op_type for n in serde.load(tmp_path / f"{name}.onnx").nodes]

@@ -69,14 +69,15 @@ def _kernel_args(net, x, hw):
     d_last = int(net.d_out[-1])
     T = x.shape[0]
     state = [np.zeros(net.n_state), np.zeros(net.n_state), np.zeros(net.n_state, np.int64),
-             np.zeros(net.n_state)]
+             np.zeros(net.n_state), np.zeros(net.n_state, np.int8)]
     outs = [np.zeros((T, d_last), np.int8), np.zeros((T, d_last)),
             np.zeros((L, K.N_LC), np.int64), np.zeros(hw.cores, np.int64),
             np.zeros(T, np.int64)]
     args = [x, net.pop_off, net.core_of, net.w_flat, net.w_off, net.d_in, net.d_out,
             net.scale_flat, net.o_off, net.rows, net.ch_off, net.ct_ptr, net.t_c0, net.t_c1,
             net.t_core, net.t_ncore, net.fan_off, net.fan_flat, net.kind, net.dv, net.du,
-            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.core_tx,
+            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.eflag,
+            net.ep, net.wr_flat, net.wr_off, net.wr_scale, net.xb, net.has_xb, net.core_tx,
             net.core_ty, net.core_k,
             net.ntx, net.nlink, hw.ac_lanes, net.tm, hw.hop_latency_ew_cycles,
             hw.hop_latency_ns_cycles, hw.link_buffer, net.sync, net.parallel, net.max_msgs,

@@ -1,7 +1,9 @@
 """Lowering a time-stepped spiking network onto the cores: where every neuron and synapse lives.
 
 A network graph (metadata "network") is a chain of layers, each a SpikedLinear (synapses,
-int8 after quantization) followed by a neuron op (LIF / IF / CubaLIF). The mapping rule:
+int8 after quantization), an optional Bias (the layer's input bias) and a neuron op (LIF /
+IF / CubaLIF, EulerNeuron, or a LeakyIntegrator read-out as the last layer; docs/nir.md, "On
+the cores"). The mapping rule:
 
   order     cores are filled in tile order (tile 0's cores, then tile 1's, ...; row-major
             tiles), so that consecutive cores share a tile; the network's inputs come first,
@@ -21,11 +23,17 @@ int8 after quantization) followed by a neuron op (LIF / IF / CubaLIF). The mappi
 `split = "auto"` takes "outputs" where it fits, else "partial"; "outputs" refuses a layer that
 does not fit (HardwareFitError naming it). A neuron on the core that holds its synapses sends
 no read-out: the last layer's neurons send nothing.
+  recurrent an EulerNeuron's recurrent synapses (w_rec, d x d) sit beside its neurons: the
+            layer is split by outputs with d_in + d inputs per neuron (axons and synapse
+            memory count both), and refused (HardwareFitError) where that does not fit;
+            lowering stores w_rec as integers times a power of two per row
+            (backends/accum/recurrent.py).
 
 Convolutions (`unroll_synapses`, run first by `lower_network`): the stages between a spike
 source and the next neuron layer may be any chain of linear maps (Conv1d, Conv2d, SumPool2d,
-SpikedLinear, Linear without bias, Scale: snncompile/ir/conv_ops.py, docs/nir.md); they are
-composed into one (d_out, d_in) matrix M = A_k ... A_1, a SpikedLinear. Where some pair is
+SpikedLinear, Linear, Scale: snncompile/ir/conv_ops.py, docs/nir.md); they are composed
+into one (d_out, d_in) matrix M = A_k ... A_1, a SpikedLinear, and their biases (a conv's
+or a Linear's) into one Bias node after it (A_k ... A_2 b_1 + ... + b_k). Where some pair is
 not connected (a conv's receptive fields) it is `sparse`, with the parameter "connections"
 (uint8 (d_out, d_in): the boolean product of the stages' connection masks; a conv's taps
 count, zero weights included). Weight sharing is not exploited: every connection is a stored
@@ -52,7 +60,10 @@ from snncompile.backends.base import Program as BaseProgram
 from snncompile.errors import HardwareFitError, IRError, SimulationError
 from snncompile.ir.graph import Graph, Node
 from snncompile.ir.neuron_ops import NEURON_OPS
+from snncompile.ir.nir_ops import Bias, EulerNeuron, LeakyIntegrator
 from snncompile.ir.ops import SpikedLinear
+
+CORE_NEURONS = NEURON_OPS + (EulerNeuron, LeakyIntegrator)   # the neuron ops the cores run
 
 SPLITS = ("auto", "outputs", "partial")
 PLACEMENT_FORMAT = "snncompile-placement/1"
@@ -66,52 +77,80 @@ def is_network(graph: Graph) -> bool:
 
 def network_layers(graph: Graph) -> list[tuple[Any, Any]]:
     """[(synapse node, neuron node)] in order; IRError when the graph is not a chain of
-    SpikedLinear -> neuron layers fed by the graph's spike input."""
+    SpikedLinear -> [Bias ->] neuron layers fed by the graph's spike input (a
+    LeakyIntegrator, which does not spike, only as the last layer; `input_bias` gives a
+    layer's Bias node)."""
     nodes = list(graph.nodes)
-    if len(nodes) % 2 or not nodes:
-        raise IRError("network: expected layers of (SpikedLinear, neuron) nodes, got "
-                      f"{len(nodes)} nodes")
+    if not nodes:
+        raise IRError("network: expected layers of (SpikedLinear, neuron) nodes, got 0 nodes")
     layers = []
     src = graph.inputs[0]
-    for k in range(0, len(nodes), 2):
-        syn, neu = nodes[k], nodes[k + 1]
+    k = 0
+    while k < len(nodes):
+        syn = nodes[k]
         if syn.op_type != "SpikedLinear" or syn.inputs[0] != src:
             raise IRError(f"network: node {syn.name!r} must be a SpikedLinear fed by "
                           f"{src!r} (only feed-forward chains are lowered)")
-        if not isinstance(neu.op, NEURON_OPS) or neu.inputs[0] != syn.outputs[0]:
+        feed = syn.outputs[0]
+        k += 1
+        if k < len(nodes) and nodes[k].op_type == "Bias" and nodes[k].inputs[0] == feed:
+            feed = nodes[k].outputs[0]
+            k += 1
+        if k == len(nodes):
+            raise IRError(f"network: node {syn.name!r} feeds no neuron layer")
+        neu = nodes[k]
+        if not isinstance(neu.op, CORE_NEURONS) or neu.inputs[0] != feed:
             raise IRError(f"network: node {neu.name!r} ({neu.op_type}) must be a "
-                          f"{'/'.join(c.op_type for c in NEURON_OPS)} neuron fed by "
-                          f"{syn.name!r} (the cores run these neuron models"
-                          + ("; per-neuron parameters and recurrent weights are not placed, "
-                             "and a decay that is no 12-bit fraction needs `nir import "
-                             "--quantize-decays`)" if neu.op_type == "EulerNeuron" else ")"))
+                          f"{'/'.join(c.op_type for c in CORE_NEURONS)} neuron fed by "
+                          f"{syn.name!r} (the cores run these neuron models)")
+        k += 1
+        if isinstance(neu.op, LeakyIntegrator) and k < len(nodes):
+            raise IRError(f"network: node {neu.name!r} (LeakyIntegrator) does not spike; only "
+                          "the last layer may be one")
         layers.append((syn, neu))
         src = neu.outputs[0]
     return layers
 
 
+def input_bias(graph: Graph, neu: Node) -> np.ndarray | None:
+    """The bias (d,) a Bias node adds to a neuron layer's synaptic input x (x + bias, before
+    the neuron's equations: an Affine's bias), or None."""
+    for n in graph.nodes:
+        if n.op_type == "Bias" and n.outputs[0] == neu.inputs[0]:
+            return np.asarray(graph.params[n.params["bias"]], np.float64)
+    return None
+
+
+def recurrent_rows(neu: Node) -> int:
+    """The recurrent synapses' inputs of a neuron layer: d for a recurrent EulerNeuron (its
+    own spikes of the previous step), else 0."""
+    return neu.op.d if isinstance(neu.op, EulerNeuron) and neu.op.recurrent else 0
+
+
 LINEAR_STAGES = ("SpikedLinear", "Linear", "Conv1d", "Conv2d", "SumPool2d", "Scale")
 
 
-def _stage_matrix(graph: Graph, n: Node) -> tuple[np.ndarray, np.ndarray | None]:
-    """(A float64 (d_out, d_in), connections bool or None = all) of one linear stage."""
+def _stage_matrix(graph: Graph, n: Node) -> tuple[np.ndarray, np.ndarray | None,
+                                                  np.ndarray | None]:
+    """(A float64 (d_out, d_in), connections bool or None = all, bias (d_out,) or None) of
+    one linear stage: y = A x (+ bias)."""
     op, p = n.op, {r: graph.params[v] for r, v in n.params.items()}
-    if getattr(op, "has_bias", False):
-        raise IRError(f"network: node {n.name!r} ({n.op_type}) has a bias, which the cores' "
-                      "synapses cannot add (only linear maps between neuron layers lower)")
     if n.op_type == "SpikedLinear":
         W = np.asarray(p["weight"], np.float64)
         if op.weight_bits:
             W = np.asarray(p["weight_scale"], np.float64)[:, None] * W
         conn = np.asarray(p["connections"], bool) if op.sparse else None
-        return op.input_scale * W, conn
+        return op.input_scale * W, conn, None
     if n.op_type == "Linear":
-        return np.asarray(p["weight"], np.float64), None
+        b = np.asarray(p["bias"], np.float64) if op.has_bias else None
+        return np.asarray(p["weight"], np.float64), None, b
     if n.op_type == "Scale":
         s = np.asarray(p["scale"], np.float64)
-        return np.diag(s), np.eye(s.size, dtype=bool)
+        return np.diag(s), np.eye(s.size, dtype=bool), None
     M, C = op.unrolled(p)
-    return M, C.astype(bool)
+    b = (np.repeat(np.asarray(p["bias"], np.float64), op.d_out // op.channels_out)
+         if getattr(op, "has_bias", False) else None)
+    return M, C.astype(bool), b
 
 
 def unroll_synapses(graph: Graph) -> Graph:
@@ -119,7 +158,7 @@ def unroll_synapses(graph: Graph) -> Graph:
     composed into one SpikedLinear (module docstring); a graph whose stages are single
     SpikedLinears is returned as it is."""
     nodes = list(graph.nodes)
-    if all(n.op_type == "SpikedLinear" or isinstance(n.op, NEURON_OPS) for n in nodes):
+    if all(n.op_type == "SpikedLinear" or isinstance(n.op, CORE_NEURONS) for n in nodes):
         return graph
     out_nodes: list[Node] = []
     params = {k: v for k, v in graph.params.items()}
@@ -137,7 +176,7 @@ def unroll_synapses(graph: Graph) -> Graph:
                               "a synapse stage")
             run.append(n)
             continue
-        if not isinstance(n.op, NEURON_OPS) or not run:
+        if not (isinstance(n.op, CORE_NEURONS) or n.op_type == "Bias") or not run:
             out_nodes.extend(run)   # kept in order: network_layers names what does not fit
             out_nodes.append(n)
             run = []
@@ -145,11 +184,16 @@ def unroll_synapses(graph: Graph) -> Graph:
             continue
         if len(run) == 1 and run[0].op_type == "SpikedLinear":
             out_nodes.append(run[0])
+            out_nodes.append(n)
         else:
-            M, conn = None, None
+            M, conn, bias = None, None, None
             for st in run:
-                A, C = _stage_matrix(graph, st)
+                A, C, b = _stage_matrix(graph, st)
                 M = A if M is None else A @ M
+                if bias is not None:
+                    bias = A @ bias
+                if b is not None:
+                    bias = b if bias is None else bias + b
                 if C is None:
                     C = np.ones(A.shape, bool)
                 conn = C if conn is None else (C.astype(np.int64) @ conn.astype(np.int64)) > 0
@@ -165,8 +209,22 @@ def unroll_synapses(graph: Graph) -> Graph:
                 params[roles["connections"]] = conn.astype(np.uint8)
             op = SpikedLinear(d_in=M.shape[1], d_out=M.shape[0], input_scale=1.0,
                               sparse=sparse)
-            out_nodes.append(Node(head.name, op, (src,), (run[-1].outputs[0],), roles))
-        out_nodes.append(n)
+            if bias is None:
+                out_nodes.append(Node(head.name, op, (src,), (run[-1].outputs[0],), roles))
+                out_nodes.append(n)
+            else:      # the stages' biases (and a Bias node after them) as one Bias node
+                pre = f"{head.name}.unbiased"
+                out_nodes.append(Node(head.name, op, (src,), (pre,), roles))
+                if n.op_type == "Bias":
+                    bias = bias + np.asarray(graph.params[n.params["bias"]], np.float64)
+                    params.pop(n.params["bias"])
+                key = f"{head.name}.bias"
+                params[key] = bias
+                out_nodes.append(Node(key, Bias(d=bias.size), (pre,),
+                                      (n.outputs[0] if n.op_type == "Bias"
+                                       else run[-1].outputs[0],), {"bias": key}))
+                if n.op_type != "Bias":
+                    out_nodes.append(n)
         run = []
         src = n.outputs[0]
     out_nodes.extend(run)
@@ -291,15 +349,21 @@ def place_network(graph: Graph, hw: HardwareSpec, split: str = "auto") -> Placem
     bits = hw.weight_bits
     for syn, neu in layers:
         d_in, d_out = syn.op.d_in, syn.op.d_out
+        n_rec = recurrent_rows(neu)     # recurrent synapses sit beside the neurons' own
         conn = (np.asarray(graph.params[syn.params["connections"]], bool)
                 if getattr(syn.op, "sparse", False) else None)
         if conn is not None:
-            groups = _pack_rows(conn, hw)
+            groups = _pack_rows(np.hstack([conn, np.ones((d_out, n_rec), bool)]), hw)
             fits = groups is not None
         else:
-            k = min(hw.neurons_per_core, hw.weight_sram_bytes * 8 // (d_in * bits))
-            fits = d_in <= hw.axons_per_core and k >= 1
+            k = min(hw.neurons_per_core, hw.weight_sram_bytes * 8 // ((d_in + n_rec) * bits))
+            fits = d_in + n_rec <= hw.axons_per_core and k >= 1
         mode = split if split != "auto" else ("outputs" if fits else "partial")
+        if n_rec and not (mode == "outputs" and fits):
+            raise HardwareFitError(
+                f"layer {syn.name!r}: its neurons' {d_in} inputs and {n_rec} recurrent inputs "
+                f"do not fit one core (axons {hw.axons_per_core}, {hw.weight_sram_bytes} B of "
+                "weights); a recurrent layer is split by outputs only")
         if mode == "outputs":
             if not fits:
                 raise HardwareFitError(
@@ -317,8 +381,10 @@ def place_network(graph: Graph, hw: HardwareSpec, split: str = "auto") -> Placem
                 tiles.append((0, c0, c0 + n, core, core))
                 c0 += n
             neuron_core = np.repeat(np.array(cores, np.int64), sizes)
+            syns = [s + (t[2] - t[1]) * n_rec
+                    for s, t in zip(_synapses(tiles, d_in, d_in, conn), tiles)]
             out.layers.append(LayerPlacement(syn.name, neu.name, "outputs", d_in, tiles,
-                                             neuron_core, _synapses(tiles, d_in, d_in, conn)))
+                                             neuron_core, syns))
             continue
         # partial sums: c columns per block, r rows per chunk
         c = min(hw.neurons_per_core, d_out)
@@ -464,8 +530,9 @@ def lower_network(graph: Graph, hw: HardwareSpec, split: str = "auto",
             raise HardwareFitError(f"layer {syn.name!r} is quantized to {syn.op.weight_bits} "
                                    f"bits, the hardware stores {hw.weight_bits}-bit weights")
     q = _keep_connections(unrolled, quantize_weights.run(unrolled, bits=hw.weight_bits).graph)
+    q, n_rec = _quantize_recurrent(q, hw.weight_bits)
     placement = place_network(q, hw, split)
-    steps = ("quantize", f"place:{split}")
+    steps = ("quantize",) + (("quantize-recurrent",) if n_rec else ()) + (f"place:{split}",)
     return NetworkProgram(q, hw, placement, source=source,
                           lowering=steps if unrolled is graph else ("unroll",) + steps)
 
@@ -487,3 +554,20 @@ def _keep_connections(before: Graph, after: Graph) -> Graph:
     g = Graph(nodes, params, after.inputs, after.outputs, dict(after.metadata))
     g.verify()
     return g
+
+
+def _quantize_recurrent(graph: Graph, bits: int) -> tuple[Graph, int]:
+    """(graph with every recurrent EulerNeuron's w_rec as b-bit integers times a power of two
+    per row (backends/accum/recurrent.py), how many were quantized)."""
+    from snncompile.backends.accum.recurrent import quantize_pow2
+    params, n = dict(graph.params), 0
+    for syn, neu in network_layers(graph):
+        if recurrent_rows(neu):
+            key = neu.params["w_rec"]
+            params[key] = quantize_pow2(graph.params[key], bits)
+            n += 1
+    if not n:
+        return graph, 0
+    g = Graph(list(graph.nodes), params, graph.inputs, graph.outputs, dict(graph.metadata))
+    g.verify()
+    return g, n
