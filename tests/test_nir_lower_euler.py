@@ -169,3 +169,26 @@ def test_cli_recurrent_nir_to_energy(tmp_path):
     assert syn0["counts"]["acs"] == next(n["acs"] for n in sim["nodes"]
                                          if n["name"] == "layers.0.synapse")
     assert syn0["snn_j"]["ac"] > 0 and rep["total"]["snn_j"]["neuron"] > 0
+
+
+def test_threshold_layers_lower_as_neurons_that_spike_alike():
+    """NIR Threshold (stateless s = x > threshold) lowers as an EulerNeuron with v = x: the
+    simulated spikes equal the imported graph's where the int8 weights are exact."""
+    rng = np.random.default_rng(8)
+    W0 = rng.integers(-3, 4, (7, 9)).astype(np.float64)
+    W0[:, 0] = 127.0                       # every row's scale max|row| / 127 = 1: exact int8
+    W1 = rng.integers(-3, 4, (5, 7)).astype(np.float64)
+    W1[:, 0] = 127.0
+    g_nir = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([9])), "w0": nir.Linear(weight=W0),
+        "t0": nir.Threshold(threshold=rng.uniform(0, 3, 7)), "w1": nir.Linear(weight=W1),
+        "t1": nir.Threshold(threshold=rng.uniform(0, 3, 5)),
+        "output": nir.Output(output_type=np.array([5]))},
+        edges=[("input", "w0"), ("w0", "t0"), ("t0", "w1"), ("w1", "t1"), ("t1", "output")])
+    g = import_nir(g_nir, DT)
+    prog = lower_network(g, HardwareSpec.load("loihi1"))
+    assert [n.op_type for _s, n in network_layers(prog.graph)] == ["EulerNeuron"] * 2
+    x = (rng.random((50, 9)) < 0.3).astype(np.int64)
+    ours = simulate_steps(prog, x).outputs[0]
+    np.testing.assert_array_equal(ours, NumpyExecutor(g).run_steps(x).outputs[0])
+    assert 0 < ours.sum() < ours.size

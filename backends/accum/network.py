@@ -233,6 +233,30 @@ def unroll_synapses(graph: Graph) -> Graph:
     return g
 
 
+def thresholds_as_neurons(graph: Graph) -> Graph:
+    """The graph with every Threshold node (s = x > threshold, stateless) as the EulerNeuron
+    that spikes alike: alpha_v = beta_v = 0, gain = 1, reset to v_reset = 0, so that v = (0 v
+    + 0) + 1 x = x exactly and s = v > threshold; its potential is a new value
+    "<name>.v". A graph without Threshold nodes is returned as it is."""
+    if not any(n.op_type == "Threshold" for n in graph.nodes):
+        return graph
+    nodes, params = [], dict(graph.params)
+    for n in graph.nodes:
+        if n.op_type != "Threshold":
+            nodes.append(n)
+            continue
+        d = n.op.d
+        roles = {"threshold": n.params["threshold"]}
+        for role, value in (("alpha_v", 0.0), ("beta_v", 0.0), ("gain", 1.0), ("v_reset", 0.0)):
+            roles[role] = f"{n.name}.{role}"
+            params[roles[role]] = np.full(d, value)
+        nodes.append(Node(n.name, EulerNeuron(d=d, reset="value"), n.inputs,
+                          (n.outputs[0], f"{n.name}.v"), roles))
+    g = Graph(nodes, params, graph.inputs, graph.outputs, dict(graph.metadata))
+    g.verify()
+    return g
+
+
 def core_order(hw: HardwareSpec) -> list[int]:
     """Core ids in filling order: by tile (row-major tiles), then inside the tile."""
     return sorted(range(hw.cores), key=lambda c: (hw.tile_id(c), hw.core_tile(c)[2]))
@@ -524,6 +548,7 @@ def lower_network(graph: Graph, hw: HardwareSpec, split: str = "auto",
     """Verify, quantize the synapses to the hardware's weight bits, place (module docstring)."""
     from snncompile.passes import quantize_weights
     graph.verify()
+    graph = thresholds_as_neurons(graph)
     unrolled = unroll_synapses(graph)
     for syn, _neu in network_layers(unrolled):
         if syn.op.weight_bits not in (0, hw.weight_bits):
