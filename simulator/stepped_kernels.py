@@ -427,15 +427,21 @@ def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, l
     after the other once it is done (max of its sender and receiver times); each costs its
     destination `proc`, received in order of sending (a k-way merge of the chunks' evenly
     spaced sends; ties: the earlier chunk tile first). Returns the last event time. pf
-    (float64, >= n_cores + 3 (npt + 1)) and pi (int64, >= 2 (npt + 1)) are work arrays."""
+    (float64, >= n_cores + 3 (npt + 1)) and pi (int64, >= 3 (npt + 1)) are work arrays.
+
+    The merge: tiles that have not sent yet wait in order of (first send, tile); the others
+    form a queue in order of (next send, tile), where a tile that has just sent is placed by
+    comparison from the back (sends are `out_cycles` apart, so it is nearly always last):
+    messages leave in exactly the order of their (time, tile) pairs."""
     n_cores = S.shape[0]
-    P = (pi.shape[0]) // 2
+    P = (pi.shape[0]) // 3
     clock = pf[:n_cores]
     base = pf[n_cores:n_cores + P]
     lat = pf[n_cores + P:n_cores + 2 * P]
-    hk = pf[n_cores + 2 * P:n_cores + 3 * P]
-    hv = pi[:P]
+    qk = pf[n_cores + 2 * P:n_cores + 3 * P]   # the queue (a ring of P): next send, tile
+    qv = pi[:P]
     sent_n = pi[P:2 * P]
+    wait = pi[2 * P:3 * P]                     # tiles not yet sent, by first send
     for c in range(n_cores):
         clock[c] = -1.0
     last = 0.0
@@ -449,23 +455,72 @@ def _partial_sums(npt, p_core, p_dest, p_count, S, F, shift, core_tx, core_ty, l
         clock[c] += out_cycles * p_count[i]
         if clock[c] > last:
             last = clock[c]
-    nh = 0
-    for i in range(npt):
+    for i in range(npt):         # base[i] becomes tile i's first send; wait sorted by it
         sent_n[i] = 0
-        nh = _heap_push(hk, hv, nh, base[i] + out_cycles, i)
-    while nh > 0:
-        sent = hk[0]
-        i = hv[0]
-        d = p_dest[i]
-        a = sent + lat[i]
-        F[d] = (F[d] if F[d] > a else a) + proc
-        if F[d] > last:
-            last = F[d]
-        sent_n[i] += 1
-        if sent_n[i] < p_count[i]:
-            _heap_replace(hk, hv, nh, sent + out_cycles, i)
+        key = base[i] + out_cycles
+        base[i] = key
+        m = i
+        while m > 0 and base[wait[m - 1]] > key:
+            wait[m] = wait[m - 1]
+            m -= 1
+        wait[m] = i
+    nw = 0                       # tiles of `wait` taken
+    qh = 0                       # queue head and length
+    qn = 0
+    dc = -1                      # F[dc] is held in fd while dc's messages arrive
+    fd = 0.0
+    while True:
+        if qn > 0 and (nw == npt or qk[qh] < base[wait[nw]]
+                       or (qk[qh] == base[wait[nw]] and qv[qh] < wait[nw])):
+            sent = qk[qh]
+            i = qv[qh]
+            qh = qh + 1 if qh + 1 < P else 0
+            qn -= 1
+        elif nw < npt:
+            i = wait[nw]
+            sent = base[i]
+            nw += 1
         else:
-            _s, _i, nh = _heap_pop(hk, hv, nh)
+            break
+        d = p_dest[i]
+        if d != dc:
+            if dc >= 0:
+                F[dc] = fd
+            dc = d
+            fd = F[d]
+        n = p_count[i]
+        k = sent_n[i]
+        if qn == 0 and nw == npt:   # the only tile left: the rest of its sends in order
+            while True:
+                a = sent + lat[i]
+                fd = (fd if fd > a else a) + proc
+                k += 1
+                if k == n:
+                    break
+                sent = sent + out_cycles
+            break
+        a = sent + lat[i]
+        fd = (fd if fd > a else a) + proc
+        sent_n[i] = k + 1
+        if k + 1 < n:            # to the queue's back, past any later (time, tile)
+            key = sent + out_cycles
+            m = qh + qn
+            if m >= P:
+                m -= P
+            for _ in range(qn):
+                pm = m - 1 if m > 0 else P - 1
+                if qk[pm] < key or (qk[pm] == key and qv[pm] < i):
+                    break
+                qk[m] = qk[pm]
+                qv[m] = qv[pm]
+                m = pm
+            qk[m] = key
+            qv[m] = i
+            qn += 1
+    F[dc] = fd
+    for i in range(npt):         # F only grows: its largest values are the last ones
+        if F[p_dest[i]] > last:
+            last = F[p_dest[i]]
     return last
 
 
@@ -515,12 +570,14 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     p_dest = np.zeros(n_pt + 1, np.int64)
     p_count = np.zeros(n_pt + 1, np.int64)
     pf = np.zeros(n_cores + 3 * (n_pt + 1), np.float64)
-    pi = np.zeros(2 * (n_pt + 1), np.int64)
+    pi = np.zeros(3 * (n_pt + 1), np.int64)
     Si = np.zeros(n_cores, np.int64)          # nominal sender clocks (integer cycles)
     width = 1
     for l in range(L):
         width = max(width, d_in[l], d_out[l])
     prev = np.zeros(width, np.int64)          # spikes of the population sending this stage
+    nz = np.zeros(width, np.int64)            # the indices of its nnz non-zero entries
+    ident = np.arange(width)                  # 0, 1, ...: a layer's senders are all its neurons
     pact = np.zeros(width, np.int8)           # its activity (for the neuron cycles)
     part = np.zeros(acc.shape[0], acc.dtype)   # a chunk's partial sums (bounded as acc)
     cur = np.zeros(width, np.float64)
@@ -536,8 +593,19 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
         total = 0.0
         nm = 0
         npt = 0
-        for j in range(d_in[0]):
-            prev[j] = x[t, j]
+        nnz = 0                   # the inputs' non-zero entries (prev is read only there)
+        for j0 in range(0, d_in[0], 16):
+            j1 = min(j0 + 16, d_in[0])
+            any_ = 0
+            for j in range(j0, j1):
+                any_ |= x[t, j]
+            if any_ == 0:
+                continue
+            for j in range(j0, j1):
+                if x[t, j] != 0:
+                    prev[j] = x[t, j]
+                    nz[nnz] = j
+                    nnz += 1
         for l in range(L + 1):
             # -- sender timeline of population l: its neurons, then its messages -----------
             n_src = pop_off[l + 1] - pop_off[l]
@@ -555,7 +623,9 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             c = -1                # the sending core; its clock and busy cycles kept local
             si = 0
             cb = 0
-            for j in range(n_src):
+            idx = ident if l > 0 else nz           # inputs: only those that spike
+            for jj in range(n_src if l > 0 else nnz):
+                j = idx[jj]
                 cj = core_of[src0 + j]
                 if cj != c:
                     if c >= 0:
@@ -643,6 +713,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 acc[o] = 0
             n_in_spk = 0
             n_ch = ch_off[l + 1] - ch_off[l]
+            jn = 0                        # the next of the nnz spiking inputs (nz, in order)
             for cc in range(n_ch):
                 # chunk cc's partial sums (the whole layer when it has one chunk); the
                 # tiles of a chunk cover every output column
@@ -652,10 +723,10 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 if n_ch > 1:
                     for o in range(do):
                         part[o] = 0
-                for j in range(lo, hi):
+                while jn < nnz and nz[jn] < hi:
+                    j = nz[jn]
+                    jn += 1
                     sj = prev[j]
-                    if sj == 0:
-                        continue
                     n_in_spk += abs(sj)
                     wrow = w_flat[w0 + j * do:w0 + (j + 1) * do]
                     if sj == 1:
@@ -750,6 +821,11 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 nspk += s8[o]
                 prev[o] = s8[o]
                 pact[o] = act[o]
+            nnz = 0
+            if l + 1 < L:                 # the next layer's arithmetic reads nz
+                for o in range(do):
+                    nz[nnz] = o
+                    nnz += s8[o] != 0
             lc[l, LC_ACCESS] += do
             lc[l, LC_UPDATES] += active
             lc[l, LC_SPIKES] += nspk
