@@ -35,6 +35,10 @@ from snncompile.simulator import stepped_kernels as K
 MAX_STEPS = 1 << 24
 
 
+def _i64(v: Any) -> np.ndarray:
+    return np.asarray(v, np.int64)
+
+
 @dataclass
 class SteppedRun:
     """What `simulate_steps` returns (module docstring)."""
@@ -136,26 +140,25 @@ class SteppedNetwork:
                     t_ncore.append(ncore)
                 ct_ptr.append(len(t_c0))
             ch_off.append(ch_off[-1] + n_chunks)
-        i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
         self.w_flat = np.concatenate(ws) if ws else np.zeros(0, np.int8)
-        self.w_off, self.o_off = i64(w_off), i64(o_off)
+        self.w_off, self.o_off = _i64(w_off), _i64(o_off)
         self.scale_flat = np.concatenate(scales) if scales else np.zeros(0)
-        self.d_in = i64([s.op.d_in for s, _ in self.layers])
-        self.d_out = i64([s.op.d_out for s, _ in self.layers])
-        self.rows, self.ch_off, self.ct_ptr = i64(rows), i64(ch_off), i64(ct_ptr)
-        self.t_c0, self.t_c1, self.t_core, self.t_ncore = (i64(t_c0), i64(t_c1), i64(t_core),
-                                                          i64(t_ncore))
-        self.fan_off = i64(fan_off)
+        self.d_in = _i64([s.op.d_in for s, _ in self.layers])
+        self.d_out = _i64([s.op.d_out for s, _ in self.layers])
+        self.rows, self.ch_off, self.ct_ptr = _i64(rows), _i64(ch_off), _i64(ct_ptr)
+        self.t_c0, self.t_c1, self.t_core, self.t_ncore = (_i64(t_c0), _i64(t_c1), _i64(t_core),
+                                                          _i64(t_ncore))
+        self.fan_off = _i64(fan_off)
         self.fan_flat = np.concatenate(fans).astype(np.int64) if fans else np.zeros(1, np.int64)
         self._neuron_arrays(g, hw)
         cores = np.arange(hw.cores)
         tc = [hw.core_tile(int(c)) for c in cores]
-        self.core_tx = i64([t[0] for t in tc])
-        self.core_ty = i64([t[1] for t in tc])
-        self.core_k = i64([t[2] for t in tc])
+        self.core_tx = _i64([t[0] for t in tc])
+        self.core_ty = _i64([t[1] for t in tc])
+        self.core_k = _i64([t[2] for t in tc])
         self.ntx = int(hw.tile_mesh[1])
         self.nlink = 4 + hw.cores_per_tile
-        self.tm = i64([hw.message_in_cycles, hw.synapse_cycles, hw.neuron_access_cycles,
+        self.tm = _i64([hw.message_in_cycles, hw.synapse_cycles, hw.neuron_access_cycles,
                        hw.neuron_update_cycles, hw.spike_out_cycles, hw.message_out_cycles])
         caps = [1]
         for l in range(L):
@@ -175,21 +178,20 @@ class SteppedNetwork:
         """Per-layer neuron attributes (LIF / IF / CubaLIF) and the per-neuron parameters and
         recurrent weights of EulerNeuron / LeakyIntegrator layers (stepped_kernels)."""
         L = len(self.layers)
-        i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
         ops = [n.op for _, n in self.layers]
         lif = [o if isinstance(o, NEURON_OPS) else None for o in ops]
-        self.kind = i64([(K.KIND_LIF if o.decay_i is None else K.KIND_CUBA) if o is not None
+        self.kind = _i64([(K.KIND_LIF if o.decay_i is None else K.KIND_CUBA) if o is not None
                          else K.KIND_EULER if isinstance(op, EulerNeuron) else K.KIND_LI
                          for o, op in zip(lif, ops)])
-        self.dv = i64([o.decay_v if o else 0 for o in lif])
-        self.du = i64([(o.decay_i or 0) if o else 0 for o in lif])
+        self.dv = _i64([o.decay_v if o else 0 for o in lif])
+        self.du = _i64([(o.decay_i or 0) if o else 0 for o in lif])
         self.thr = np.array([o.threshold if o else 0.0 for o in lif], np.float64)
-        self.sub = i64([o.reset == "subtract" if o else 0 for o in lif])
-        self.refr = i64([o.refractory if o else 0 for o in lif])
+        self.sub = _i64([o.reset == "subtract" if o else 0 for o in lif])
+        self.refr = _i64([o.refractory if o else 0 for o in lif])
         self.bias = np.array([o.bias if o else 0.0 for o in lif], np.float64)
-        self.q = i64([o.quant_bits if o else 0 for o in lif])
-        self.delay = i64([o.delay if o else 0 for o in lif])
-        self.fixed = i64([bool(o.fixed_point) if o else 0 for o in lif])
+        self.q = _i64([o.quant_bits if o else 0 for o in lif])
+        self.delay = _i64([o.delay if o else 0 for o in lif])
+        self.fixed = _i64([bool(o.fixed_point) if o else 0 for o in lif])
         self.parallel = bool(L) and all(o is not None and o.delay == 1 for o in lif)
         self.eflag = np.zeros((max(L, 1), 2), np.int64)
         self.ep = np.zeros((self.n_state, K.N_EP))
@@ -205,7 +207,7 @@ class SteppedNetwork:
             nb = int(self.pop_off[l + 1] - self.pop_off[1])
             rows = slice(nb, nb + op.d)
             for role, col in cols.items():
-                if role in neu.params and role != "w_rec":
+                if role in neu.params:
                     self.ep[rows, col] = np.asarray(g.params[neu.params[role]], np.float64)
             if isinstance(op, EulerNeuron):
                 self.eflag[l] = (EULER_RESETS.index(op.reset), int(op.current))
@@ -240,38 +242,44 @@ class SteppedNetwork:
         width = int(max(self.d_in.max(initial=1), self.d_out.max(initial=1)))
         return np.zeros(width, np.int64 if wide else np.int32)
 
-    def run(self, x: Any) -> SteppedRun:
+    def kernel_args(self, x: np.ndarray, potentials: bool | None = None
+                    ) -> tuple[list[Any], list[np.ndarray], list[np.ndarray]]:
+        """`run_network`'s arguments for checked spikes x, in its order: (inputs, fresh
+        state v, i_, r, p, sp, fresh outputs out_s, out_v, lc, core_busy, step_cycles).
+        out_v has T rows when `potentials` (None: when the graph outputs them), else 0."""
         hw = self.program.hardware
-        x = check_input(x, self.n_in)
-        T = x.shape[0]
-        L = len(self.layers)
+        T, L = x.shape[0], len(self.layers)
         d_last = int(self.d_out[-1]) if L else 0
-        v = np.zeros(self.n_state)
-        i_ = np.zeros(self.n_state)
-        r = np.zeros(self.n_state, np.int64)
-        p = np.zeros(self.n_state)
-        sp = np.zeros(self.n_state, np.int8)
-        out_s = np.zeros((T, d_last), np.int8)  # returned as int64, as the reference
-        want_v = self._potential_out() is not None
-        out_v = np.zeros((T if want_v else 0, d_last))
-        lc = np.zeros((L, K.N_LC), np.int64)
-        busy = np.zeros(hw.cores, np.int64)
-        step_cycles = np.zeros(T, np.int64)
+        if potentials is None:
+            potentials = self._potential_out() is not None
+        args = [x, self.pop_off, self.core_of, self.w_flat, self.w_off, self.d_in, self.d_out,
+                self.scale_flat, self.o_off, self.rows, self.ch_off, self.ct_ptr, self.t_c0,
+                self.t_c1, self.t_core, self.t_ncore, self.fan_off, self.fan_flat, self.kind,
+                self.dv, self.du, self.thr, self.sub, self.refr, self.bias, self.q, self.delay,
+                self.fixed, self.eflag, self.ep, self.wr_flat, self.wr_off, self.wr_scale,
+                self.xb, self.has_xb, self.core_tx, self.core_ty, self.core_k, self.ntx,
+                self.nlink, hw.ac_lanes, self.tm, hw.hop_latency_ew_cycles,
+                hw.hop_latency_ns_cycles, hw.link_buffer, self.sync, self.parallel,
+                self.max_msgs, self.acc_array(x)]
+        n = self.n_state
+        state = [np.zeros(n), np.zeros(n), np.zeros(n, np.int64), np.zeros(n),
+                 np.zeros(n, np.int8)]
+        outs = [np.zeros((T, d_last), np.int8),   # spikes, returned as int64 as the reference
+                np.zeros((T if potentials else 0, d_last)), np.zeros((L, K.N_LC), np.int64),
+                np.zeros(hw.cores, np.int64), np.zeros(T, np.int64)]
+        return args, state, outs
+
+    def run(self, x: Any) -> SteppedRun:
+        x = check_input(x, self.n_in)
+        args, state, outs = self.kernel_args(x)
         t0 = time.perf_counter()
-        K.run_network(x, self.pop_off, self.core_of, self.w_flat, self.w_off, self.d_in,
-                      self.d_out, self.scale_flat, self.o_off, self.rows, self.ch_off,
-                      self.ct_ptr, self.t_c0, self.t_c1, self.t_core, self.t_ncore,
-                      self.fan_off, self.fan_flat, self.kind, self.dv, self.du, self.thr,
-                      self.sub, self.refr, self.bias, self.q, self.delay, self.fixed,
-                      self.eflag, self.ep, self.wr_flat, self.wr_off, self.wr_scale,
-                      self.xb, self.has_xb, self.core_tx, self.core_ty, self.core_k,
-                      self.ntx, self.nlink, hw.ac_lanes, self.tm, hw.hop_latency_ew_cycles,
-                      hw.hop_latency_ns_cycles, hw.link_buffer, self.sync, self.parallel,
-                      self.max_msgs, self.acc_array(x), v, i_, r, p, sp, out_s, out_v,
-                      lc, busy, step_cycles)
+        K.run_network(*args, *state, *outs)
         wall = time.perf_counter() - t0
+        v, out_v = state[0], outs[1]
         if not (np.isfinite(out_v).all() and np.isfinite(v).all()):
             raise SimulationError("the network's potentials overflow (non-finite values)")
+        out_s, _, lc, busy, step_cycles = outs
+        T = x.shape[0]
         return self._result(T, out_s, out_v, lc, busy, step_cycles, wall)
 
     def _potential_out(self) -> str | None:

@@ -1038,6 +1038,18 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
     def hops(a, b):
         return abs(int(core_tx[a]) - int(core_tx[b])) + abs(int(core_ty[a]) - int(core_ty[b]))
 
+    def send(layer, c, m, dest, f):
+        """m messages from core c to the f synapses of `layer` on core dest."""
+        S[c] += tm[5] * m
+        core_busy[c] += tm[5] * m
+        proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
+        msgs.append((c, int(S[c]), dest, proc))
+        core_busy[dest] += proc
+        lc[layer, LC_BUSY] += proc
+        lc[layer, LC_MSGS] += m
+        lc[layer, LC_HOPS] += m * hops(c, dest)
+        lc[layer, LC_ACS] += m * f
+
     for t in range(T):
         S = np.zeros(n_cores, np.int64)
         F = np.zeros(n_cores, np.float64)
@@ -1060,38 +1072,21 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
                 if prev[j] == 0 or (l == L and rl < 0):
                     continue
                 m = abs(int(prev[j]))
-                if rl >= 0:
+                if rl >= 0:                  # to the layer's own recurrent synapses
                     g = int(ch_off[rl])
                     for tt in range(ct_ptr[g], ct_ptr[g + 1]):
-                        dest, f = int(t_core[tt]), int(t_c1[tt] - t_c0[tt])
-                        S[c] += tm[5] * m
-                        core_busy[c] += tm[5] * m
-                        proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
-                        msgs.append((c, int(S[c]), dest, proc))
-                        core_busy[dest] += proc
-                        lc[rl, LC_BUSY] += proc
-                        lc[rl, LC_MSGS] += m
-                        lc[rl, LC_HOPS] += m * hops(c, dest)
-                        lc[rl, LC_ACS] += m * f
+                        send(rl, c, m, int(t_core[tt]), int(t_c1[tt] - t_c0[tt]))
                 if l == L:
                     continue
                 g = int(ch_off[l]) + j // int(rows[l])
                 jr = j - (g - int(ch_off[l])) * int(rows[l])
                 for tt in range(ct_ptr[g], ct_ptr[g + 1]):
-                    dest, f = int(t_core[tt]), int(t_c1[tt] - t_c0[tt])
+                    f = int(t_c1[tt] - t_c0[tt])
                     if fan_off[tt] >= 0:
                         f = int(fan_flat[fan_off[tt] + jr])
                         if f == 0:
                             continue
-                    S[c] += tm[5] * m
-                    core_busy[c] += tm[5] * m
-                    proc = m * (tm[0] + tm[1] * ((f + lanes - 1) // lanes))
-                    msgs.append((c, int(S[c]), dest, proc))
-                    core_busy[dest] += proc
-                    lc[l, LC_BUSY] += proc
-                    lc[l, LC_MSGS] += m
-                    lc[l, LC_HOPS] += m * hops(c, dest)
-                    lc[l, LC_ACS] += m * f
+                    send(l, c, m, int(t_core[tt]), f)
             if l == L:
                 break
             di, do = int(d_in[l]), int(d_out[l])

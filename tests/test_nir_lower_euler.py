@@ -22,7 +22,7 @@ from snncompile.nir import import_nir
 from snncompile.simulator import stepped_kernels as K
 from snncompile.simulator.executor import NumpyExecutor
 from snncompile.simulator.stepped import SteppedNetwork, simulate_steps
-from tests.cli_helpers import cli_ok
+from cli_helpers import cli_ok
 
 DT = 1e-3
 
@@ -88,25 +88,6 @@ def test_simulator_matches_reference_on_lowered_euler_network(reset):
     assert syn0.acs == ff + 10 * ours.spikes_per_layer[network_layers(prog.graph)[0][1].name]
 
 
-def _kernel_args(net, x, hw):
-    L, T, d_last = len(net.layers), x.shape[0], int(net.d_out[-1])
-    state = [np.zeros(net.n_state), np.zeros(net.n_state), np.zeros(net.n_state, np.int64),
-             np.zeros(net.n_state), np.zeros(net.n_state, np.int8)]
-    outs = [np.zeros((T, d_last), np.int8), np.zeros((T, d_last)),
-            np.zeros((L, K.N_LC), np.int64), np.zeros(hw.cores, np.int64),
-            np.zeros(T, np.int64)]
-    args = [x, net.pop_off, net.core_of, net.w_flat, net.w_off, net.d_in, net.d_out,
-            net.scale_flat, net.o_off, net.rows, net.ch_off, net.ct_ptr, net.t_c0, net.t_c1,
-            net.t_core, net.t_ncore, net.fan_off, net.fan_flat, net.kind, net.dv, net.du,
-            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.eflag,
-            net.ep, net.wr_flat, net.wr_off, net.wr_scale, net.xb, net.has_xb,
-            net.core_tx, net.core_ty,
-            net.core_k, net.ntx, net.nlink, hw.ac_lanes, net.tm, hw.hop_latency_ew_cycles,
-            hw.hop_latency_ns_cycles, hw.link_buffer, net.sync, net.parallel, net.max_msgs,
-            net.acc_array(x)]
-    return args, state, outs
-
-
 @pytest.mark.parametrize("reset,lanes", [(r, ln) for r in RESETS for ln in (1, 3)])
 def test_kernel_matches_numpy_twin_on_euler_layers(reset, lanes):
     rng = np.random.default_rng(11 + lanes)
@@ -115,8 +96,8 @@ def test_kernel_matches_numpy_twin_on_euler_layers(reset, lanes):
                    ac_lanes=lanes)
     net = SteppedNetwork(lower_network(g, hw))
     x = (rng.random((50, 20)) < 0.3).astype(np.int32)
-    a_args, a_state, a_out = _kernel_args(net, x, hw)
-    b_args, b_state, b_out = _kernel_args(net, x, hw)
+    a_args, a_state, a_out = net.kernel_args(x, potentials=True)
+    b_args, b_state, b_out = net.kernel_args(x, potentials=True)
     K.run_network(*a_args, *a_state, *a_out)
     K.run_network_ref(*b_args, *b_state, *b_out)
     for a, b in zip(a_state + a_out, b_state + b_out):

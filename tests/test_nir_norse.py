@@ -29,6 +29,17 @@ def _params(d, tau_inv, v_th):
                                v_reset=torch.zeros(d))
 
 
+def _norse_run(net, x):
+    """Norse's own simulation in float64: output spikes (T, d)."""
+    net = net.double()
+    state, out = None, []
+    with torch.no_grad():
+        for row in x:
+            z, state = net(torch.from_numpy(row[None].astype(np.float64)), state)
+            out.append(z[0].numpy().astype(np.int64))
+    return np.stack(out)
+
+
 def test_lif_box_network_identical(tmp_path):
     from norse.torch.utils.export_nir import to_nir
     torch.manual_seed(0)
@@ -45,13 +56,7 @@ def test_lif_box_network_identical(tmp_path):
     alpha = g.params[g.nodes[2].params["alpha_v"]]
     np.testing.assert_allclose(alpha, 1 - DT_NORSE * 100.0, rtol=1e-6)
     x = (np.random.default_rng(0).random((200, 8)) < 0.3).astype(np.int64)
-    net = net.double()
-    state, out = None, []
-    with torch.no_grad():
-        for row in x:
-            z, state = net(torch.from_numpy(row[None].astype(np.float64)), state)
-            out.append(z[0].numpy().astype(np.int64))
-    want = np.stack(out)
+    want = _norse_run(net, x)
     assert want.sum() > 20 and (want == 0).sum() > 20
     np.testing.assert_array_equal(NumpyExecutor(g).run_steps(x).outputs[0], want)
     # lowered to loihi1 (int8 weights, the EulerNeuron layers as they are): the simulator
@@ -74,16 +79,6 @@ def _lif_cell_net(scale):
             if isinstance(m, torch.nn.Linear):
                 m.weight.mul_(scale)
     return net
-
-
-def _norse_run(net, x):
-    net = net.double()
-    state, out = None, []
-    with torch.no_grad():
-        for row in x:
-            z, state = net(torch.from_numpy(row[None].astype(np.float64)), state)
-            out.append(z[0].numpy().astype(np.int64))
-    return np.stack(out)
 
 
 @pytest.mark.parametrize("scale", [5.0, 10.0])

@@ -64,27 +64,6 @@ def test_simulator_matches_reference_bit_exact(kind, fixed, seed):
             assert ours.counters.node(n.name).input_spikes == n.input_spikes
 
 
-def _kernel_args(net, x, hw):
-    L = len(net.layers)
-    d_last = int(net.d_out[-1])
-    T = x.shape[0]
-    state = [np.zeros(net.n_state), np.zeros(net.n_state), np.zeros(net.n_state, np.int64),
-             np.zeros(net.n_state), np.zeros(net.n_state, np.int8)]
-    outs = [np.zeros((T, d_last), np.int8), np.zeros((T, d_last)),
-            np.zeros((L, K.N_LC), np.int64), np.zeros(hw.cores, np.int64),
-            np.zeros(T, np.int64)]
-    args = [x, net.pop_off, net.core_of, net.w_flat, net.w_off, net.d_in, net.d_out,
-            net.scale_flat, net.o_off, net.rows, net.ch_off, net.ct_ptr, net.t_c0, net.t_c1,
-            net.t_core, net.t_ncore, net.fan_off, net.fan_flat, net.kind, net.dv, net.du,
-            net.thr, net.sub, net.refr, net.bias, net.q, net.delay, net.fixed, net.eflag,
-            net.ep, net.wr_flat, net.wr_off, net.wr_scale, net.xb, net.has_xb, net.core_tx,
-            net.core_ty, net.core_k,
-            net.ntx, net.nlink, hw.ac_lanes, net.tm, hw.hop_latency_ew_cycles,
-            hw.hop_latency_ns_cycles, hw.link_buffer, net.sync, net.parallel, net.max_msgs,
-            net.acc_array(x)]
-    return args, state, outs
-
-
 @pytest.mark.parametrize("kind,fixed,seed", CASES)
 def test_kernel_matches_numpy_twin(kind, fixed, seed):
     rng = np.random.default_rng(100 + seed)
@@ -95,8 +74,8 @@ def test_kernel_matches_numpy_twin(kind, fixed, seed):
     prog = lower_network(g, hw)
     net = SteppedNetwork(prog)
     x = (rng.random((40, widths[0])) < 0.25).astype(np.int32)
-    a_args, a_state, a_out = _kernel_args(net, x, hw)
-    b_args, b_state, b_out = _kernel_args(net, x, hw)
+    a_args, a_state, a_out = net.kernel_args(x, potentials=True)
+    b_args, b_state, b_out = net.kernel_args(x, potentials=True)
     K.run_network(*a_args, *a_state, *a_out)
     K.run_network_ref(*b_args, *b_state, *b_out)
     for a, b in zip(a_state + a_out, b_state + b_out):
