@@ -64,10 +64,15 @@ def check_input(x: Any, n_in: int) -> np.ndarray:
     (`check_spike_steps`), plus the simulator's declared ranges (SimulationError): at most
     MAX_STEPS steps, counts in 0..255 (a count is that many messages of one input)."""
     a = np.asarray(x)
-    if a.ndim == 2 and a.shape[1] == n_in and a.dtype.kind in "iu" and a.size:
-        lo, hi = int(a.min()), int(a.max())     # integers: the range is the whole check
-        if lo >= 0 and hi <= 255 and a.shape[0] <= MAX_STEPS:
-            return np.ascontiguousarray(a, dtype=np.int32)
+    if (a.ndim == 2 and a.shape[1] == n_in and a.dtype.kind in "iu" and a.size
+            and a.shape[0] <= MAX_STEPS):
+        # integers: the range is the whole check; int32 holds the narrower types exactly,
+        # and a uint64 above 2^63 - 1 reads as negative in int64, which the check refuses
+        wide = a.dtype.itemsize > 4 or a.dtype == np.uint32
+        b = np.ascontiguousarray(a, dtype=np.int64 if wide else np.int32)
+        lo, hi = K.value_range(b)
+        if lo >= 0 and hi <= 255:
+            return np.ascontiguousarray(b, dtype=np.int32)
     a = check_spike_steps(a, n_in)
     if a.shape[0] > MAX_STEPS:
         raise SimulationError(f"input has {a.shape[0]} steps, at most {MAX_STEPS}")
@@ -237,7 +242,7 @@ class SteppedNetwork:
         """The accumulators: int32 when |sum_j w_j s_j| < 2^31 is certain (127 * the largest
         spike count * the widest fan-in), else int64."""
         widest = int(self.d_in.max(initial=1))
-        count = max(1, int(x.max(initial=1)) if x.size else 1)
+        count = max(1, int(K.value_range(x)[1]) if x.size else 1)
         wide = 127 * count * widest >= 2 ** 31
         width = int(max(self.d_in.max(initial=1), self.d_out.max(initial=1)))
         return np.zeros(width, np.int64 if wide else np.int32)

@@ -58,6 +58,19 @@ SAT = (1 << 23) - 1
 
 
 @njit(cache=True, nogil=True)
+def value_range(x):
+    """(min, max) of the 2-D integer array x in one pass (x non-empty)."""
+    lo = x[0, 0]
+    hi = x[0, 0]
+    for t in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = x[t, j]
+            lo = min(lo, v)
+            hi = max(hi, v)
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
 def _decay_fixed(z, d):
     """sign(z) * ((|z| * (4096 - d)) >> 12) on an integer-valued float64."""
     a = np.int64(abs(z))
@@ -242,31 +255,41 @@ def _heap_replace(hk, hv, n, key, val):
     _sift_down(hk, hv, n)
 
 
-@njit(cache=True, nogil=True)
-def _route(a, b, core_tx, core_ty, core_k, ntx, nlink, out):
-    """The links message a -> b occupies: the source core's port at its tile, then per hop
-    (x first, then y) the link of the tile entered and the direction taken; returns hops + 1."""
-    x, y = core_tx[a], core_ty[a]
-    out[0] = (y * ntx + x) * nlink + 4 + core_k[a]
-    n = 1
-    while x != core_tx[b]:
-        d = 1 if core_tx[b] > x else 3          # east, west
-        x += 1 if d == 1 else -1
-        out[n] = (y * ntx + x) * nlink + d
-        n += 1
-    while y != core_ty[b]:
-        d = 2 if core_ty[b] > y else 0          # south (row + 1), north
-        y += 1 if d == 2 else -1
-        out[n] = (y * ntx + x) * nlink + d
-        n += 1
-    return n
+@njit(cache=True, nogil=True, inline="always")
+def _route_load(a, b, core_tx, core_ty, core_k, ntx, nlink, dens, w):
+    """Add w to the density of each link message a -> b occupies (the source core's port at
+    its tile, then per hop, x first, then y, the link of the tile entered and the direction
+    taken) and return the sum of those densities before the add."""
+    xa, ya = core_tx[a], core_ty[a]
+    hx = core_tx[b] - xa
+    hy = core_ty[b] - ya
+    base = (ya * ntx + xa) * nlink
+    li = base + 4 + core_k[a]
+    along = dens[li]
+    dens[li] += w
+    if hx != 0:
+        step = nlink if hx > 0 else -nlink
+        li = base + (1 if hx > 0 else 3)
+        for _i in range(abs(hx)):
+            li += step
+            along += dens[li]
+            dens[li] += w
+        base += hx * nlink
+    if hy != 0:
+        step = ntx * nlink if hy > 0 else -ntx * nlink
+        li = base + (2 if hy > 0 else 0)
+        for _i in range(abs(hy)):
+            li += step
+            along += dens[li]
+            dens[li] += w
+    return along
 
 
 @njit(cache=True, nogil=True)
-def schedule_workspace(n_cores, max_msgs, width):
-    """The work arrays of `schedule` for up to max_msgs messages on n_cores cores with
-    routes of at most `width` links: (int64 array, float64 array), allocated once per run."""
-    wi = np.zeros(2 * max_msgs + 7 * (n_cores + 1) + width, np.int64)
+def schedule_workspace(n_cores, max_msgs):
+    """The work arrays of `schedule` for up to max_msgs messages on n_cores cores:
+    (int64 array, float64 array), allocated once per run."""
+    wi = np.zeros(2 * max_msgs + 7 * (n_cores + 1), np.int64)
     wf = np.zeros(max_msgs + 2 * (n_cores + 1), np.float64)
     return wi, wf
 
@@ -308,7 +331,6 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
     tail = wi[o + 4 * (n_cores + 1):o + 4 * (n_cores + 1) + n_cores]
     pq_v = wi[o + 5 * (n_cores + 1):o + 6 * (n_cores + 1)]
     hh_v = wi[o + 6 * (n_cores + 1):o + 7 * (n_cores + 1)]
-    links = wi[o + 7 * (n_cores + 1):]
     st = wf[:M]
     pq_k = wf[M:M + n_cores + 1]
     hh_k = wf[M + n_cores + 1:M + 2 * (n_cores + 1)]
@@ -359,10 +381,9 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
                 _heap_replace(hh_k, hh_v, nh, st[h], h)
             else:
                 _r, _j, nh = _heap_pop(hh_k, hh_v, nh)
-            nl = _route(m_src[j], dj, core_tx, core_ty, core_k, ntx, nlink, links)
-            w = 1.0 / (nl + 1)
-            for i in range(nl):
-                dens[links[i]] -= w
+            sj = m_src[j]
+            nl = 1 + abs(core_tx[dj] - core_tx[sj]) + abs(core_ty[dj] - core_ty[sj])
+            _route_load(sj, dj, core_tx, core_ty, core_k, ntx, nlink, dens, -1.0 / (nl + 1))
             psum -= m_proc[j]
             in_noc -= 1
         k = order[pos[c]]
@@ -372,13 +393,8 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         net = float(hx * lat_ew + hy * lat_ns)
         if buf > 0:
             # the load on the message's links, read before it adds its own density
-            along = 0.0
-            nl = _route(c, d, core_tx, core_ty, core_k, ntx, nlink, links)
-            w = 1.0 / (nl + 1)
-            for i in range(nl):
-                li = links[i]
-                along += dens[li]
-                dens[li] += w
+            nl = 1 + hx + hy
+            along = _route_load(c, d, core_tx, core_ty, core_k, ntx, nlink, dens, 1.0 / (nl + 1))
             if in_noc > 0:                    # mu = psum / in_noc
                 cap = float(buf * nl)
                 if along > cap:
@@ -558,7 +574,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
     for c in range(n_cores):
         n_tiles = max(n_tiles, (core_ty[c] * ntx + core_tx[c]) + 1)
     dens = np.zeros(n_tiles * nlink, np.float64)
-    wi, wf = schedule_workspace(n_cores, max_msgs, ntx + n_tiles // ntx + 2)
+    wi, wf = schedule_workspace(n_cores, max_msgs)
     m_src = np.zeros(max_msgs, np.int64)
     m_sent = np.zeros(max_msgs, np.int64)
     m_dest = np.zeros(max_msgs, np.int64)

@@ -147,6 +147,25 @@ def test_bad_input_is_a_simulation_error():
     g = lif_network(_weights(rng, [8, 4]), dict(kind="lif", dv=0, threshold=10.0))
     prog = lower_network(g, HardwareSpec.load("loihi1"))
     for bad in (np.zeros((3, 7), np.int32), np.zeros(8, np.int32), -np.ones((2, 8), np.int32),
-                np.full((2, 8), 0.5)):
+                np.full((2, 8), 0.5), np.full((2, 8), 256, np.int16),
+                np.full((2, 8), 2 ** 32 + 1, np.int64), np.full((2, 8), 2 ** 63 + 5, np.uint64)):
         with pytest.raises(SimulationError):
             simulate_steps(prog, bad)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+                                   np.int64, np.uint64])
+def test_integer_inputs_of_any_width_run_alike(dtype):
+    rng = np.random.default_rng(1)
+    g = lif_network(_weights(rng, [8, 4]), dict(kind="lif", dv=0, threshold=10.0))
+    prog = lower_network(g, HardwareSpec.load("loihi1"))
+    x = rng.integers(0, 2, (6, 8))
+    want = simulate_steps(prog, x.astype(np.int32))
+    got = simulate_steps(prog, x.astype(dtype))
+    np.testing.assert_array_equal(got.outputs[0], want.outputs[0])
+    np.testing.assert_array_equal(got.step_cycles, want.step_cycles)
+
+
+def test_value_range_is_min_and_max():
+    x = np.random.default_rng(2).integers(-5, 300, (7, 13))
+    assert K.value_range(x) == (x.min(), x.max())
