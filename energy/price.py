@@ -15,6 +15,8 @@ For every node (energies in pJ; p_k the table's price of key k, 0 when absent):
                              accumulator buffer its incoming spike messages are summed into)
                   state    = the state traffic of every other node (conv, SSM, neuron state)
         noc     = p_spike_message * spike_messages + p_noc_hop * noc_hops
+                  (a table with p_noc_hop_ns: p_noc_hop * (noc_hops - noc_hops_ns)
+                  + p_noc_hop_ns * noc_hops_ns, the hops by direction)
         static  = P_static[W] * time_s * share,  share = cycles / total cycles
                   (equal shares when no node has cycles), times 1e12 pJ/J
   ANN   ac      = p_ac * dense_acs            (the dense Mamba2 model on the same technology)
@@ -199,6 +201,14 @@ def has_spike_inputs(op: str) -> bool:
     return cls is not None and "spike" in cls.in_kinds
 
 
+def _hop_energy(c: NodeCounts, t: CostTable) -> float:
+    """The hops' energy: by direction when the table prices north-south hops apart."""
+    if "noc_hop_ns" in t.prices:
+        return (t.per_unit("noc_hop") * (c.noc_hops - c.noc_hops_ns)
+                + t.per_unit("noc_hop_ns") * c.noc_hops_ns)
+    return t.per_unit("noc_hop") * c.noc_hops
+
+
 def _snn_energy(c: NodeCounts, t: CostTable, static_pj: float) -> Energy:
     p = t.per_unit
     weights = p("weight_read") * c.weight_bytes_read
@@ -210,7 +220,7 @@ def _snn_energy(c: NodeCounts, t: CostTable, static_pj: float) -> Energy:
         neuron=(p("neuron_update") * c.neuron_updates + p("neuron_access") * c.neuron_accesses
                 + p("spike") * c.spikes),
         memory=weights + state,
-        noc=p("spike_message") * c.spike_messages + p("noc_hop") * c.noc_hops,
+        noc=p("spike_message") * c.spike_messages + _hop_energy(c, t),
         static=static_pj,
         memory_weights=weights,
         memory_state=0.0 if buffered else state,
@@ -260,6 +270,8 @@ def price(counters: RunCounts, table: CostTable) -> EnergyReport:
     for key, rule in PRICES.items():
         if key in table.prices or rule.counter == "time_s":
             continue
+        if key == "noc_hop_ns" and "noc_hop" in table.prices:
+            continue                     # priced with the other hops
         n = sum(l.counter(rule.counter) for l in layers)
         if n:
             unpriced[rule.counter] = n

@@ -55,7 +55,7 @@ COUNT_KEYS = ("acs", "macs", "dense_macs", "dense_acs", "spikes", "neuron_update
               "neuron_accesses",
               "weight_bytes_read", "dense_weight_bytes_read", "state_bytes_read",
               "state_bytes_written", "dense_state_bytes_read", "dense_state_bytes_written",
-              "spike_messages", "noc_hops", "cycles")
+              "spike_messages", "noc_hops", "noc_hops_ns", "cycles")
 SETTINGS = ("D", "lm_head", "fire_rate", "mean_spikes", "weight_reads", "float_bits",
             "node_rates", "config", "model", "source", "program", "hardware", "prompt",
             "continuation")

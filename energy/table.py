@@ -38,6 +38,9 @@ file.
 Price keys (the closed set `PRICES`): each names the counter it multiplies and the component
 of the report it adds to. Memory prices are per access of `bytes_per_access` bytes, so
 energy = bytes / bytes_per_access * pj. `static_power` (watts) is multiplied by simulated time.
+`noc_hop_ns`, when given, prices the north-south hops (`noc_hops_ns`) and `noc_hop` then the
+east-west rest (Loihi's tile hops cost 3.0 pJ east-west and 4.0 to 4.2 pJ north-south);
+without it `noc_hop` prices every hop, and it needs `noc_hop`.
 A counter whose price is absent is not priced (the report lists it as unpriced). A table
 says why it leaves a price out in an optional `[not_priced]` table ({price key: reason},
 e.g. `static_power = "no published leakage figure for Loihi 1"`); the report prints it.
@@ -91,6 +94,7 @@ PRICES: dict[str, PriceRule] = {r.key: r for r in (
     PriceRule("state_write", "state_bytes_written", "memory", "byte"),
     PriceRule("spike_message", "spike_messages", "noc", "event"),
     PriceRule("noc_hop", "noc_hops", "noc", "event"),
+    PriceRule("noc_hop_ns", "noc_hops_ns", "noc", "event"),
     PriceRule("static_power", "time_s", "static", "second"),
 )}
 
@@ -379,6 +383,9 @@ def _resolve_prices(raw: Any, constants: Mapping[str, Constant], where: str) -> 
             raise CostTableError(f"cost table {where}: {f} needs a constant in "
                                  f"{'watts' if want_unit == 'W' else 'pj'}, {cname!r} is in {c.unit}")
         out[key] = Price(rule, cname, float(per_unit), bpa)
+    if "noc_hop_ns" in out and "noc_hop" not in out:
+        raise CostTableError(f"cost table {where}: prices.noc_hop_ns needs prices.noc_hop (the "
+                             "east-west hops)")
     return out
 
 

@@ -17,6 +17,7 @@ Per-node keys (the sim.json layer record, docs/architecture.md):
   spike_messages      NoC messages: spikes delivered to tile cores, partial-sum read-outs to
                       the host, dense values passed between different hosts
   noc_hops            sum over messages of their hop count
+  noc_hops_ns         the north-south ones among them
   cycles              the layer's cycles under simulator.timing
 
 Per-core keys (an extension, `cores` in sim.json): acs, weight_bytes_read, messages_received
@@ -32,9 +33,9 @@ import numpy as np
 
 LAYER_KEYS = ("acs", "macs", "dense_macs", "spikes", "neuron_updates", "neuron_accesses",
               "weight_bytes_read", "state_bytes_read", "state_bytes_written", "spike_messages",
-              "noc_hops", "cycles")
+              "noc_hops", "noc_hops_ns", "cycles")
 # keys a reader treats as 0 when a file (an older writer) does not have them
-OPTIONAL_LAYER_KEYS = ("neuron_accesses",)
+OPTIONAL_LAYER_KEYS = ("neuron_accesses", "noc_hops_ns")
 CORE_KEYS = ("acs", "weight_bytes_read", "messages_received", "busy_cycles", "dense_cycles")
 K = {k: i for i, k in enumerate(LAYER_KEYS)}
 KC = {k: i for i, k in enumerate(CORE_KEYS)}

@@ -64,10 +64,12 @@ class SpikedLayer:
         self.tile_passes = -(-self.tile_cols // hw.ac_lanes)
         self.tile_row_bytes = np.array([hw.row_bytes(t[3]) for t in tiles], np.int64)
         self.tile_out_hops = np.array([hw.hops(t[4], host) for t in tiles], np.int64)
+        self.tile_out_hops_ns = np.array([hw.hops_xy(t[4], host)[1] for t in tiles], np.int64)
         pairs = [(r, c) for r in range(lm.R) for c in lm.dest_cores(r)]
         self.pair_rb = np.array([r for r, _ in pairs], np.int64)
         self.pair_slot = np.array([slot_of[c] for _, c in pairs], np.int64)
         self.pair_hops = np.array([hw.hops(host, c) for _, c in pairs], np.int64)
+        self.pair_hops_ns = np.array([hw.hops_xy(host, c)[1] for _, c in pairs], np.int64)
         self.slot_core = np.array(cores_used, np.int64)
         self.D = lm.D
         S = lm.D if encoding == "binary" else 1
@@ -91,7 +93,8 @@ class SpikedLayer:
             self.pair_hops, len(self.slot_core), self.mult, hw.pipeline_depth,
             hw.hop_latency_cycles, hw.barrier_cycles, hw.state_bytes, self.slot_core,
             cores[:, KC["acs"]], cores[:, KC["busy_cycles"]], cores[:, KC["weight_bytes_read"]],
-            cores[:, KC["messages_received"]], self.pair_slot, self.totals)
+            cores[:, KC["messages_received"]], self.pair_slot, self.pair_hops_ns,
+            self.tile_out_hops_ns, self.totals)
         t = self.totals
         row[K["cycles"]] += t[timing.T_CYCLES]
         row[K["acs"]] += t[timing.T_ACS]
@@ -100,6 +103,7 @@ class SpikedLayer:
         row[K["state_bytes_written"]] += t[timing.T_SWRITE]
         row[K["spike_messages"]] += t[timing.T_MSGS]
         row[K["noc_hops"]] += t[timing.T_HOPS]
+        row[K["noc_hops_ns"]] += t[timing.T_HOPS_NS]
         return self.scale * self.acc.astype(np.float64)
 
 
@@ -149,6 +153,7 @@ class Simulator(NumpyExecutor):
                 size = int(np.prod(shapes[v], dtype=np.int64))
                 row[K["spike_messages"]] += size
                 row[K["noc_hops"]] += size * h
+                row[K["noc_hops_ns"]] += size * hw.hops_xy(hosts[src.name], host)[1]
                 in_hops = max(in_hops, h)
         return in_hops
 

@@ -311,6 +311,7 @@ class SteppedNetwork:
                 weight_bytes_read=acs * bits // 8 if bits % 8 == 0 else acs * bits / 8,
                 dense_weight_bytes_read=dense * bits // 8,
                 spike_messages=int(lc[l, K.LC_MSGS]), noc_hops=int(lc[l, K.LC_HOPS]),
+                noc_hops_ns=int(lc[l, K.LC_HOPS_NS]),
                 cycles=int(lc[l, K.LC_BUSY]))))
             nodes.append(NodeCounts(neu.name, neu.op_type, neu.block, Counts(
                 spikes=int(lc[l, K.LC_SPIKES]), neuron_updates=int(lc[l, K.LC_UPDATES]),

@@ -47,8 +47,8 @@ import math
 import numpy as np
 from numba import njit
 
-LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY = range(8)
-N_LC = 8
+LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY, LC_HOPS_NS = range(9)
+N_LC = 9
 KIND_LIF, KIND_CUBA = 0, 1   # a neuron with or without a decaying current (IF: LIF, dv = 0)
 KIND_EULER, KIND_LI = 2, 3   # EulerNeuron, LeakyIntegrator: per-neuron float parameters
 EP_AV, EP_BV, EP_G, EP_AI, EP_GI, EP_THR, EP_VR, EP_BREC = range(8)
@@ -629,11 +629,13 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             busy_n = 0
             n_msgs = 0
             n_hops = 0
+            n_hops_ns = 0
             n_acs = 0
             busy_m = 0
             rl = l - 1 if l > 0 and wr_off[l - 1] >= 0 else -1   # a recurrent layer's own
             r_msgs = 0
             r_hops = 0
+            r_hops_ns = 0
             r_acs = 0
             r_busy = 0
             c = -1                # the sending core; its clock and busy cycles kept local
@@ -680,6 +682,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                         nm += 1
                         r_msgs += m
                         r_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
+                        r_hops_ns += m * abs(cy - core_ty[dest])
                         r_acs += m * f
                 if l == L:
                     continue
@@ -705,6 +708,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                     nm += 1
                     n_msgs += m
                     n_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
+                    n_hops_ns += m * abs(cy - core_ty[dest])
                     n_acs += m * f
             if c >= 0:
                 Si[c] = si
@@ -713,11 +717,13 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 lc[l - 1, LC_BUSY] += busy_n + r_busy
                 lc[l - 1, LC_MSGS] += r_msgs
                 lc[l - 1, LC_HOPS] += r_hops
+                lc[l - 1, LC_HOPS_NS] += r_hops_ns
                 lc[l - 1, LC_ACS] += r_acs
             if l < L:
                 lc[l, LC_BUSY] += busy_m
                 lc[l, LC_MSGS] += n_msgs
                 lc[l, LC_HOPS] += n_hops
+                lc[l, LC_HOPS_NS] += n_hops_ns
                 lc[l, LC_ACS] += n_acs
             if l == L:
                 break
@@ -773,6 +779,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                         lc[l, LC_MSGS] += k
                         lc[l, LC_HOPS] += k * (abs(core_tx[c] - core_tx[dest])
                                                + abs(core_ty[c] - core_ty[dest]))
+                        lc[l, LC_HOPS_NS] += k * abs(core_ty[c] - core_ty[dest])
                         lc[l, LC_ACS] += k
                         lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
                         core_busy[c] += k * tm[5]
@@ -1054,6 +1061,9 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
     def hops(a, b):
         return abs(int(core_tx[a]) - int(core_tx[b])) + abs(int(core_ty[a]) - int(core_ty[b]))
 
+    def hops_ns(a, b):
+        return abs(int(core_ty[a]) - int(core_ty[b]))
+
     def send(layer, c, m, dest, f):
         """m messages from core c to the f synapses of `layer` on core dest."""
         S[c] += tm[5] * m
@@ -1064,6 +1074,7 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
         lc[layer, LC_BUSY] += proc
         lc[layer, LC_MSGS] += m
         lc[layer, LC_HOPS] += m * hops(c, dest)
+        lc[layer, LC_HOPS_NS] += m * hops_ns(c, dest)
         lc[layer, LC_ACS] += m * f
 
     for t in range(T):
@@ -1120,6 +1131,7 @@ def run_network_ref(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat,
                         parts.append((c, home, k))
                         lc[l, LC_MSGS] += k
                         lc[l, LC_HOPS] += k * hops(c, home)
+                        lc[l, LC_HOPS_NS] += k * hops_ns(c, home)
                         lc[l, LC_ACS] += k
                         lc[l, LC_BUSY] += k * (tm[5] + tm[0] + tm[1])
                         core_busy[c] += k * tm[5]

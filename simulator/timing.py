@@ -19,6 +19,7 @@ row block r in step k (from the kernels), E(r) = sum_k n_k(r), A(r) = sum_{j in 
     T_layer      = sum_k T_step(k) + T_readout
     messages     = sum_k sum_{(r,c) pairs} n_k(r)  +  sum_t cols_t      (spikes + read-outs)
     noc_hops     = sum_k sum_{(r,c)} n_k(r) * hops(r,c)  +  sum_t cols_t * out_hops_t
+    noc_hops_ns  = the same sum with each hop count's north-south part (X-Y routing)
     acs          = sum_t cols_t * A(r_t)  (= d_out * sum_j |s_j|; a graded payload s is
                    priced as |s| adds, so both encodings do the same arithmetic)
     weight bytes = sum_t row_bytes_t * E(r_t)               one row segment read per event
@@ -43,8 +44,8 @@ import numpy as np
 from numba import njit
 
 # Indices of the `totals` vector filled by `spiked_layer_cost`.
-T_CYCLES, T_ACS, T_WBYTES, T_SREAD, T_SWRITE, T_MSGS, T_HOPS = range(7)
-N_TOTALS = 7
+T_CYCLES, T_ACS, T_WBYTES, T_SREAD, T_SWRITE, T_MSGS, T_HOPS, T_HOPS_NS = range(8)
+N_TOTALS = 8
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -55,12 +56,14 @@ def ceil_div(a: int, b: int) -> int:
 def spiked_layer_cost(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passes, tile_row_bytes,
                       tile_out_hops, pair_rb, pair_hops, n_slots, mult, pipeline_depth,
                       hop_latency, barrier_cycles, state_bytes, slot_core,
-                      core_acs, core_busy, core_wbytes, core_msgs_in, pair_slot, totals):
+                      core_acs, core_busy, core_wbytes, core_msgs_in, pair_slot, pair_hops_ns,
+                      tile_out_hops_ns, totals):
     """Cycles and traffic of one spiked projection for one token (equations: module doc).
 
     counts (S, R) events per step and row block; abs_sum (R,) sum |s| per row block.
     Tiles: tile_rb, tile_slot (local core slot), tile_cols, tile_passes, tile_row_bytes,
     tile_out_hops. Pairs (row block, destination slot): pair_rb, pair_hops, pair_slot.
+    pair_hops_ns, tile_out_hops_ns: the north-south part of those hops (T_HOPS_NS).
     slot_core maps slots to global core ids; core_* (n_cores,) are accumulated into (+=).
     totals int64 (N_TOTALS,) is overwritten.
     """
@@ -72,6 +75,7 @@ def spiked_layer_cost(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passe
     cycles = 0
     msgs = 0
     hops = 0
+    hops_ns = 0
     for k in range(S):
         work[:] = 0
         for t in range(T):
@@ -92,6 +96,7 @@ def spiked_layer_cost(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passe
             if n > 0:
                 msgs += n
                 hops += n * pair_hops[p]
+                hops_ns += n * pair_hops_ns[p]
                 core_msgs_in[slot_core[pair_slot[p]]] += n
                 if pair_hops[p] > hmax:
                     hmax = pair_hops[p]
@@ -122,6 +127,7 @@ def spiked_layer_cost(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passe
         core_wbytes[core] += wb
         msgs += cols
         hops += cols * tile_out_hops[t]
+        hops_ns += cols * tile_out_hops_ns[t]
     rmax = 0
     for c in range(n_slots):
         core_busy[slot_core[c]] += work[c]
@@ -135,12 +141,13 @@ def spiked_layer_cost(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passe
     totals[T_SWRITE] = state_bytes * (upd + readout)
     totals[T_MSGS] = msgs
     totals[T_HOPS] = hops
+    totals[T_HOPS_NS] = hops_ns
 
 
 def spiked_layer_cost_ref(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_passes,
                           tile_row_bytes, tile_out_hops, pair_rb, pair_hops, n_slots, mult,
                           pipeline_depth, hop_latency, barrier_cycles, state_bytes, slot_core,
-                          n_cores, pair_slot):
+                          n_cores, pair_slot, pair_hops_ns, tile_out_hops_ns):
     """NumPy twin of `spiked_layer_cost`: returns (totals, core_acs, core_busy, core_wbytes,
     core_msgs_in), the core arrays of length n_cores."""
     counts = np.asarray(counts, np.int64)
@@ -161,6 +168,8 @@ def spiked_layer_cost_ref(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_p
     cycles = int((busy.max(axis=1, initial=0) + hop_latency * hmax + barrier_cycles).sum())
     msgs = int(pair_n.sum()) + int(tile_cols.sum())
     hops = int((pair_n * pair_hops[None, :]).sum()) + int((tile_cols * tile_out_hops).sum())
+    hops_ns = (int((pair_n * pair_hops_ns[None, :]).sum())
+               + int((tile_cols * tile_out_hops_ns).sum()))
     np.add.at(core_msgs, slot_core[pair_slot], pair_n.sum(axis=0))
     events = counts.sum(axis=0)
     read_work = np.zeros(n_slots, np.int64)
@@ -180,6 +189,7 @@ def spiked_layer_cost_ref(counts, abs_sum, tile_rb, tile_slot, tile_cols, tile_p
     totals[T_SWRITE] = state_bytes * upd
     totals[T_MSGS] = msgs
     totals[T_HOPS] = hops
+    totals[T_HOPS_NS] = hops_ns
     return totals, core_acs, core_busy, core_wbytes, core_msgs
 
 

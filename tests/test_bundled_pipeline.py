@@ -67,6 +67,7 @@ def test_lower_simulate_equals_run_on_the_program(exported, tmp_path):
     assert doc["token_ids"] == ran["token_ids"]
     assert ran["continuation"] in sim.stdout
     assert doc["total"]["cycles"] > 0 and doc["total"]["acs"] > 0 and doc["total"]["noc_hops"] > 0
+    assert 0 <= doc["total"]["noc_hops_ns"] <= doc["total"]["noc_hops"]
     assert doc["tokens"] == len(encode(PROMPT)) + N - 1
 
 

@@ -10,6 +10,7 @@ import pytest
 from snncompile.ir.counts import Counts, NodeCounts, RunCounts
 from snncompile.energy.price import Energy, price
 from snncompile.energy.table import load_table, parse_table
+from snncompile.errors import CostTableError
 
 TABLE = {
     "format": "snncompile-cost/1", "name": "t", "description": "hand table",
@@ -129,3 +130,36 @@ def test_price_is_pure():
     assert cs == _counters()
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.layers[0].snn.ac = 1.0  # type: ignore[misc]
+
+
+def _hops(ns: int) -> RunCounts:
+    n = NodeCounts("layers.0.synapse", "SpikedLinear", 0,
+                   Counts(spike_messages=7, noc_hops=12, noc_hops_ns=ns))
+    return RunCounts((n,), tokens=1, time_s=None, clock_hz=1e9, meta={"mode": "measured"})
+
+
+def test_hops_priced_by_direction_when_the_table_splits_them():
+    t = dict(TABLE, constants=dict(TABLE["constants"], hop_ns={"pj": 0.75, "source": "j"}),
+             prices=dict(TABLE["prices"], noc_hop_ns="hop_ns"))
+    rep = price(_hops(5), parse_table(t))
+    assert rep.snn.noc == pytest.approx(2 * 7 + 0.5 * (12 - 5) + 0.75 * 5)
+    assert "noc_hops_ns" not in rep.unpriced
+    flat = price(_hops(5), parse_table(TABLE))      # one hop price: every hop at it
+    assert flat.snn.noc == pytest.approx(2 * 7 + 0.5 * 12)
+    assert "noc_hops_ns" not in flat.unpriced
+
+
+def test_north_south_price_needs_the_east_west_one():
+    t = dict(TABLE, constants=dict(TABLE["constants"], hop_ns={"pj": 0.75, "source": "j"}),
+             prices={k: v for k, v in dict(TABLE["prices"], noc_hop_ns="hop_ns").items()
+                     if k != "noc_hop"})
+    with pytest.raises(CostTableError, match="noc_hop_ns needs prices.noc_hop"):
+        parse_table(t)
+
+
+@pytest.mark.parametrize("name, ew, ns", [("loihi1", 3.0, 4.0), ("loihi1-sanafe", 3.0, 4.2)])
+def test_loihi_tables_price_each_direction(name, ew, ns):
+    t = load_table(name)
+    assert t.per_unit("noc_hop") == ew and t.per_unit("noc_hop_ns") == ns
+    rep = price(_hops(4), t)
+    assert rep.snn.noc == pytest.approx(t.per_unit("spike_message") * 7 + ew * 8 + ns * 4)

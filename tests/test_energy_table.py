@@ -58,13 +58,13 @@ def test_loihi_tables():
     assert t.per_unit("neuron_update") + t.per_unit("neuron_access") == 81.0   # active
     assert t.per_unit("neuron_access") == 52.0                                 # inactive
     assert t.per_unit("spike_message") == 1.7
-    assert t.per_unit("noc_hop") == pytest.approx(3.5)
+    assert t.per_unit("noc_hop") == 3.0 and t.per_unit("noc_hop_ns") == 4.0   # by direction
     assert t.per_unit("weight_read") == 0.0
     s = load_table("loihi1-sanafe")
     assert s.per_unit("ac") == 35.5
     assert s.per_unit("neuron_access") == 51.2 and s.per_unit("neuron_update") == 21.6
     assert s.per_unit("spike_message") == 111.0
-    assert s.per_unit("noc_hop") == pytest.approx(3.6)
+    assert s.per_unit("noc_hop") == 3.0 and s.per_unit("noc_hop_ns") == 4.2
 
 
 def test_accum_table_reads_hop_energy_from_the_hardware_file():

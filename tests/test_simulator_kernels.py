@@ -109,6 +109,8 @@ def _layout(seed, R=3, C=4, n_slots=5, n_cores=9):
         tile_out_hops=rng.integers(0, 6, R * C).astype(np.int64),
         pair_rb=np.array([p[0] for p in pairs], np.int64),
         pair_hops=rng.integers(0, 6, len(pairs)).astype(np.int64), n_slots=n_slots,
+        pair_hops_ns=rng.integers(0, 3, len(pairs)).astype(np.int64),
+        tile_out_hops_ns=rng.integers(0, 3, R * C).astype(np.int64),
         slot_core=slot_core, pair_slot=np.array([p[1] for p in pairs], np.int64)), n_cores
 
 
@@ -127,14 +129,16 @@ def test_spiked_layer_cost_parity(seed, S, mult):
                              lay["tile_out_hops"], lay["pair_rb"], lay["pair_hops"],
                              lay["n_slots"], kw["mult"], kw["pipeline_depth"], kw["hop_latency"],
                              kw["barrier_cycles"], kw["state_bytes"], lay["slot_core"],
-                             *cores, lay["pair_slot"], totals)
+                             *cores, lay["pair_slot"], lay["pair_hops_ns"],
+                             lay["tile_out_hops_ns"], totals)
     ref = timing.spiked_layer_cost_ref(counts, abs_sum, lay["tile_rb"], lay["tile_slot"],
                                        lay["tile_cols"], lay["tile_passes"],
                                        lay["tile_row_bytes"], lay["tile_out_hops"],
                                        lay["pair_rb"], lay["pair_hops"], lay["n_slots"],
                                        kw["mult"], kw["pipeline_depth"], kw["hop_latency"],
                                        kw["barrier_cycles"], kw["state_bytes"],
-                                       lay["slot_core"], n_cores, lay["pair_slot"])
+                                       lay["slot_core"], n_cores, lay["pair_slot"],
+                                       lay["pair_hops_ns"], lay["tile_out_hops_ns"])
     np.testing.assert_array_equal(totals, ref[0])
     for got, want in zip(cores, ref[1:]):
         np.testing.assert_array_equal(got - 7, want)
@@ -149,12 +153,14 @@ def test_spiked_layer_cost_by_hand():
     z = [np.zeros(1, np.int64) for _ in range(4)]
     timing.spiked_layer_cost(counts, np.array([3], np.int64), one, one, np.array([10]),
                              np.array([3]), np.array([10]), np.array([3]), one, np.array([3]),
-                             1, 1, 4, 5, 100, 3, one, *z, one, totals)
+                             1, 1, 4, 5, 100, 3, one, *z, one, np.array([1]), np.array([1]),
+                             totals)
     # step k: n_k * passes + pipeline, + 5 * 3 hops + 100 barrier; read-out: 3 passes + 15
     assert totals[timing.T_CYCLES] == (2 * 3 + 4 + 15 + 100) + (1 * 3 + 4 + 15 + 100) + (3 + 15)
     assert totals[timing.T_ACS] == 30
     assert totals[timing.T_WBYTES] == 30
     assert totals[timing.T_MSGS] == 3 + 10 and totals[timing.T_HOPS] == 3 * 3 + 10 * 3
+    assert totals[timing.T_HOPS_NS] == 3 * 1 + 10 * 1      # 1 of the 3 hops north-south
     assert totals[timing.T_SREAD] == totals[timing.T_SWRITE] == 3 * (30 + 10)
     assert z[0][0] == 30 and z[3][0] == 3  # core acs, messages received
 

@@ -169,3 +169,24 @@ def test_integer_inputs_of_any_width_run_alike(dtype):
 def test_value_range_is_min_and_max():
     x = np.random.default_rng(2).integers(-5, 300, (7, 13))
     assert K.value_range(x) == (x.min(), x.max())
+
+
+def test_hops_by_direction_match_a_write_out():
+    """One dense layer over several tiles: every input spike sends one message to each core
+    holding a tile of its chunk; noc_hops and its north-south part against that write-out."""
+    rng = np.random.default_rng(3)
+    g = lif_network(_weights(rng, [3000, 2000]), dict(kind="lif", dv=0, threshold=1e9))
+    net = SteppedNetwork(lower_network(g, HardwareSpec.load("loihi1")))
+    x = (rng.random((5, 3000)) < 0.05).astype(np.int32)
+    c = net.run(x).counters.node("layers.0.synapse")
+    ew = ns = 0
+    for j in np.nonzero(x.sum(axis=0))[0]:
+        src = net.core_of[net.pop_off[0] + j]
+        ch = net.ch_off[0] + j // net.rows[0]
+        for tt in range(net.ct_ptr[ch], net.ct_ptr[ch + 1]):
+            dest = net.t_core[tt]
+            n = int(x[:, j].sum())
+            ew += n * abs(int(net.core_tx[src]) - int(net.core_tx[dest]))
+            ns += n * abs(int(net.core_ty[src]) - int(net.core_ty[dest]))
+    assert ns > 0 and ew > 0
+    assert (c.noc_hops, c.noc_hops_ns) == (ew + ns, ns)

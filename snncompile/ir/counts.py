@@ -18,6 +18,8 @@
   dense_weight_bytes_read     the dense model's parameter reads (None: unknown)
   dense_state_bytes_read / _written   the dense model's state traffic
   spike_messages / noc_hops   NoC messages and their hops
+  noc_hops_ns                 the north-south ones among noc_hops (X-Y routing: a message from
+                              core a to b makes |dx| east-west and |dy| north-south tile hops)
   cycles                      simulated cycles
 
 `Op.counts(spike_sum)` fills the arithmetic fields; executors and the analytic mode fill the
@@ -54,6 +56,7 @@ class Counts:
     dense_state_bytes_written: Number = 0
     spike_messages: Number = 0
     noc_hops: Number = 0
+    noc_hops_ns: Number = 0
     cycles: Number = 0
 
     def __add__(self, other: "Counts") -> "Counts":
