@@ -63,13 +63,15 @@ class SpikedLayer:
         self.tile_cols = np.array([t[3] for t in tiles], np.int64)
         self.tile_passes = -(-self.tile_cols // hw.ac_lanes)
         self.tile_row_bytes = np.array([hw.row_bytes(t[3]) for t in tiles], np.int64)
-        self.tile_out_hops = np.array([hw.hops(t[4], host) for t in tiles], np.int64)
-        self.tile_out_hops_ns = np.array([hw.hops_xy(t[4], host)[1] for t in tiles], np.int64)
+        out_xy = np.array([hw.hops_xy(t[4], host) for t in tiles], np.int64).reshape(-1, 2)
+        self.tile_out_hops = out_xy.sum(axis=1)
+        self.tile_out_hops_ns = np.ascontiguousarray(out_xy[:, 1])
         pairs = [(r, c) for r in range(lm.R) for c in lm.dest_cores(r)]
         self.pair_rb = np.array([r for r, _ in pairs], np.int64)
         self.pair_slot = np.array([slot_of[c] for _, c in pairs], np.int64)
-        self.pair_hops = np.array([hw.hops(host, c) for _, c in pairs], np.int64)
-        self.pair_hops_ns = np.array([hw.hops_xy(host, c)[1] for _, c in pairs], np.int64)
+        pair_xy = np.array([hw.hops_xy(host, c) for _, c in pairs], np.int64).reshape(-1, 2)
+        self.pair_hops = pair_xy.sum(axis=1)
+        self.pair_hops_ns = np.ascontiguousarray(pair_xy[:, 1])
         self.slot_core = np.array(cores_used, np.int64)
         self.D = lm.D
         S = lm.D if encoding == "binary" else 1
@@ -148,12 +150,13 @@ class Simulator(NumpyExecutor):
             src = producers.get(v)
             if src is None or kind != "float":
                 continue
-            h = hw.hops(hosts[src.name], host)
+            hx, hy = hw.hops_xy(hosts[src.name], host)
+            h = hx + hy
             if h:
                 size = int(np.prod(shapes[v], dtype=np.int64))
                 row[K["spike_messages"]] += size
                 row[K["noc_hops"]] += size * h
-                row[K["noc_hops_ns"]] += size * hw.hops_xy(hosts[src.name], host)[1]
+                row[K["noc_hops_ns"]] += size * hy
                 in_hops = max(in_hops, h)
         return in_hops
 

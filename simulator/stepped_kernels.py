@@ -47,7 +47,8 @@ import math
 import numpy as np
 from numba import njit
 
-LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY, LC_HOPS_NS = range(9)
+(LC_ACS, LC_MSGS, LC_HOPS, LC_ACCESS, LC_UPDATES, LC_SPIKES, LC_IN_SPIKES, LC_BUSY,
+ LC_HOPS_NS) = range(9)
 N_LC = 9
 KIND_LIF, KIND_CUBA = 0, 1   # a neuron with or without a decaying current (IF: LIF, dv = 0)
 KIND_EULER, KIND_LI = 2, 3   # EulerNeuron, LeakyIntegrator: per-neuron float parameters
@@ -283,6 +284,33 @@ def _route_load(a, b, core_tx, core_ty, core_k, ntx, nlink, dens, w):
             along += dens[li]
             dens[li] += w
     return along
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _send(c, dest, m, f, si, nm, lanes, tm, core_tx, core_ty, m_src, m_sent, m_dest, m_proc,
+          core_busy, tally):
+    """Write message nm: m spikes from core c, sent at si, to the f synapses on core dest
+    (receive cycles m (message_in + synapse * ceil(f / lanes))); returns `tally` (receive
+    cycles, messages, hops, north-south hops, synaptic events) with the message added."""
+    proc = m * (tm[0] + tm[1] * (f if lanes == 1 else (f + lanes - 1) // lanes))
+    m_src[nm] = c
+    m_sent[nm] = si
+    m_dest[nm] = dest
+    m_proc[nm] = proc
+    core_busy[dest] += proc
+    dy = abs(core_ty[c] - core_ty[dest])
+    hops = abs(core_tx[c] - core_tx[dest]) + dy
+    return tally[0] + proc, tally[1] + m, tally[2] + m * hops, tally[3] + m * dy, tally[4] + m * f
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count_sent(lc, l, tally):
+    """Add a `_send` tally to layer l's counters."""
+    lc[l, LC_BUSY] += tally[0]
+    lc[l, LC_MSGS] += tally[1]
+    lc[l, LC_HOPS] += tally[2]
+    lc[l, LC_HOPS_NS] += tally[3]
+    lc[l, LC_ACS] += tally[4]
 
 
 @njit(cache=True, nogil=True)
@@ -627,17 +655,9 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             n_src = pop_off[l + 1] - pop_off[l]
             src0 = pop_off[l]
             busy_n = 0
-            n_msgs = 0
-            n_hops = 0
-            n_hops_ns = 0
-            n_acs = 0
-            busy_m = 0
             rl = l - 1 if l > 0 and wr_off[l - 1] >= 0 else -1   # a recurrent layer's own
-            r_msgs = 0
-            r_hops = 0
-            r_hops_ns = 0
-            r_acs = 0
-            r_busy = 0
+            t_next = (0, 0, 0, 0, 0)   # `_send` tallies: messages to layer l's synapses,
+            t_own = (0, 0, 0, 0, 0)    # to layer l - 1's own recurrent ones
             c = -1                # the sending core; its clock and busy cycles kept local
             si = 0
             cb = 0
@@ -661,8 +681,6 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 if pj == 0 or (l == L and rl < 0):
                     continue
                 m = abs(pj)
-                cx = core_tx[c]
-                cy = core_ty[c]
                 out_m = tm[5] * m
                 if rl >= 0:                        # to the layer's own recurrent synapses
                     ch = ch_off[rl]
@@ -671,19 +689,9 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                         dest = t_core[tt]
                         si += out_m
                         cb += out_m
-                        proc = m * (tm[0] + tm[1] * (f if lanes == 1
-                                                     else (f + lanes - 1) // lanes))
-                        m_src[nm] = c
-                        m_sent[nm] = si
-                        m_dest[nm] = dest
-                        m_proc[nm] = proc
-                        core_busy[dest] += proc
-                        r_busy += proc
+                        t_own = _send(c, dest, m, f, si, nm, lanes, tm, core_tx, core_ty,
+                                      m_src, m_sent, m_dest, m_proc, core_busy, t_own)
                         nm += 1
-                        r_msgs += m
-                        r_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
-                        r_hops_ns += m * abs(cy - core_ty[dest])
-                        r_acs += m * f
                 if l == L:
                     continue
                 ch = ch_off[l] + j // rows[l]
@@ -698,33 +706,17 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                     dest = t_core[tt]
                     si += out_m
                     cb += out_m
-                    proc = m * (tm[0] + tm[1] * (f if lanes == 1 else (f + lanes - 1) // lanes))
-                    m_src[nm] = c
-                    m_sent[nm] = si
-                    m_dest[nm] = dest
-                    m_proc[nm] = proc
-                    core_busy[dest] += proc
-                    busy_m += proc
+                    t_next = _send(c, dest, m, f, si, nm, lanes, tm, core_tx, core_ty, m_src,
+                                   m_sent, m_dest, m_proc, core_busy, t_next)
                     nm += 1
-                    n_msgs += m
-                    n_hops += m * (abs(cx - core_tx[dest]) + abs(cy - core_ty[dest]))
-                    n_hops_ns += m * abs(cy - core_ty[dest])
-                    n_acs += m * f
             if c >= 0:
                 Si[c] = si
                 core_busy[c] += cb
             if l > 0:
-                lc[l - 1, LC_BUSY] += busy_n + r_busy
-                lc[l - 1, LC_MSGS] += r_msgs
-                lc[l - 1, LC_HOPS] += r_hops
-                lc[l - 1, LC_HOPS_NS] += r_hops_ns
-                lc[l - 1, LC_ACS] += r_acs
+                lc[l - 1, LC_BUSY] += busy_n
+                _count_sent(lc, l - 1, t_own)
             if l < L:
-                lc[l, LC_BUSY] += busy_m
-                lc[l, LC_MSGS] += n_msgs
-                lc[l, LC_HOPS] += n_hops
-                lc[l, LC_HOPS_NS] += n_hops_ns
-                lc[l, LC_ACS] += n_acs
+                _count_sent(lc, l, t_next)
             if l == L:
                 break
             # -- the layer's arithmetic: integer currents --------------------------------------

@@ -6,7 +6,6 @@ command line from a NIR file to energy."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import nir
@@ -23,6 +22,7 @@ from snncompile.simulator import stepped_kernels as K
 from snncompile.simulator.executor import NumpyExecutor
 from snncompile.simulator.stepped import SteppedNetwork, simulate_steps
 from cli_helpers import cli_ok
+from stepped_helpers import kernel_matches_twin, small_hw
 
 DT = 1e-3
 
@@ -52,10 +52,6 @@ def _rec_nir(rng, n_in=12, d=10, d2=6, d_out=4):
                ("w1", "cuba"), ("cuba", "w2"), ("w2", "li"), ("li", "output")])
 
 
-def _small_hw(**kw):
-    return dataclasses.replace(HardwareSpec.load("loihi1"), **kw)
-
-
 RESETS = (None, "subtract", "subtract_next")
 
 
@@ -65,7 +61,7 @@ def test_simulator_matches_reference_on_lowered_euler_network(reset):
     g = import_nir(_rec_nir(rng), DT, reset=reset)
     kinds = [n.op_type for _s, n in network_layers(g)]
     assert kinds == ["EulerNeuron", "EulerNeuron", "LeakyIntegrator"]
-    prog = lower_network(g, _small_hw(neurons_per_core=4, axons_per_core=64,
+    prog = lower_network(g, small_hw(neurons_per_core=4, axons_per_core=64,
                                       weight_sram_bytes=2048))
     assert "quantize-recurrent" in prog.lowering
     lp = prog.placement.layers[0]
@@ -92,16 +88,11 @@ def test_simulator_matches_reference_on_lowered_euler_network(reset):
 def test_kernel_matches_numpy_twin_on_euler_layers(reset, lanes):
     rng = np.random.default_rng(11 + lanes)
     g = import_nir(_rec_nir(rng, n_in=20, d=14), DT, reset=reset)
-    hw = _small_hw(neurons_per_core=5, axons_per_core=48, weight_sram_bytes=1024,
+    hw = small_hw(neurons_per_core=5, axons_per_core=48, weight_sram_bytes=1024,
                    ac_lanes=lanes)
     net = SteppedNetwork(lower_network(g, hw))
     x = (rng.random((50, 20)) < 0.3).astype(np.int32)
-    a_args, a_state, a_out = net.kernel_args(x, potentials=True)
-    b_args, b_state, b_out = net.kernel_args(x, potentials=True)
-    K.run_network(*a_args, *a_state, *a_out)
-    K.run_network_ref(*b_args, *b_state, *b_out)
-    for a, b in zip(a_state + a_out, b_state + b_out):
-        np.testing.assert_array_equal(a, b)
+    a_state, a_out = kernel_matches_twin(net, x)
     assert a_state[4].any() and a_out[4].sum() > 0 and a_out[2][0, K.LC_ACS] > 0
 
 
@@ -122,7 +113,7 @@ def test_recurrent_layer_too_wide_for_one_core_is_refused_naming_it():
     rng = np.random.default_rng(5)
     g = import_nir(_rec_nir(rng, n_in=40, d=30), DT)
     with pytest.raises(HardwareFitError, match="layer .*recurrent inputs.*split by outputs"):
-        lower_network(g, _small_hw(axons_per_core=64))       # 40 + 30 inputs > 64 axons
+        lower_network(g, small_hw(axons_per_core=64))       # 40 + 30 inputs > 64 axons
 
 
 def test_cli_recurrent_nir_to_energy(tmp_path):

@@ -3,7 +3,6 @@ Numba kernel against its NumPy twin, the placement rules and the timing equation
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from snncompile.ir.examples import lif_network
 from snncompile.simulator import stepped_kernels as K
 from snncompile.simulator.executor import NumpyExecutor
 from snncompile.simulator.stepped import SteppedNetwork, simulate_steps
+from stepped_helpers import kernel_matches_twin, small_hw
 
 
 def _weights(rng, widths):
@@ -34,11 +34,6 @@ def _neuron(kind, fixed, rng):
     return n
 
 
-def _small_hw(**kw):
-    hw = HardwareSpec.load("loihi1")
-    return dataclasses.replace(hw, **kw)
-
-
 CASES = [(kind, fixed, seed) for kind in ("lif", "if", "cubalif") for fixed in (False, True)
          for seed in (1, 2)]
 
@@ -50,7 +45,7 @@ def test_simulator_matches_reference_bit_exact(kind, fixed, seed):
     g = lif_network(_weights(rng, widths), [_neuron(kind, fixed, rng) for _ in range(3)],
                     output="both")
     # a small core forces several cores per layer and, for wide layers, partial sums
-    hw = _small_hw(neurons_per_core=32, axons_per_core=64, weight_sram_bytes=2048)
+    hw = small_hw(neurons_per_core=32, axons_per_core=64, weight_sram_bytes=2048)
     prog = lower_network(g, hw)
     x = (rng.random((60, widths[0])) < 0.3).astype(np.int32)
     ours = simulate_steps(prog, x)
@@ -69,17 +64,12 @@ def test_kernel_matches_numpy_twin(kind, fixed, seed):
     rng = np.random.default_rng(100 + seed)
     widths = [int(w) for w in rng.integers(20, 100, 3)]
     g = lif_network(_weights(rng, widths), [_neuron(kind, fixed, rng) for _ in range(2)])
-    hw = _small_hw(neurons_per_core=16, axons_per_core=48, weight_sram_bytes=1024,
+    hw = small_hw(neurons_per_core=16, axons_per_core=48, weight_sram_bytes=1024,
                    ac_lanes=int(rng.integers(1, 5)))
     prog = lower_network(g, hw)
     net = SteppedNetwork(prog)
     x = (rng.random((40, widths[0])) < 0.25).astype(np.int32)
-    a_args, a_state, a_out = net.kernel_args(x, potentials=True)
-    b_args, b_state, b_out = net.kernel_args(x, potentials=True)
-    K.run_network(*a_args, *a_state, *a_out)
-    K.run_network_ref(*b_args, *b_state, *b_out)
-    for a, b in zip(a_state + a_out, b_state + b_out):
-        np.testing.assert_array_equal(a, b)
+    a_state, a_out = kernel_matches_twin(net, x)
     assert a_out[2][:, K.LC_ACS].sum() > 0 and a_out[4].sum() > 0
 
 
@@ -102,7 +92,7 @@ def test_placement_outputs_and_partial_sums():
         assert lp2.rows * (c1 - c0) <= hw.weight_sram_bytes and core != home or _ch == 0
     with pytest.raises(HardwareFitError, match="layers.0.synapse"):
         place_network(g2, hw, split="outputs")
-    small = _small_hw(cores=2, mesh=(1, 2), tile=(1, 1), dense_position=(0, 0))
+    small = small_hw(cores=2, mesh=(1, 2), tile=(1, 1), dense_position=(0, 0))
     with pytest.raises(HardwareFitError, match="cores"):
         place_network(g, small)
 
