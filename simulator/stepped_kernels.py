@@ -56,6 +56,10 @@ EP_AV, EP_BV, EP_G, EP_AI, EP_GI, EP_THR, EP_VR, EP_BREC = range(8)
 N_EP = 8
 RESET_VALUE, RESET_SUB, RESET_SUB_NEXT = range(3)   # EulerNeuron.reset, in EULER_RESETS order
 SAT = (1 << 23) - 1
+# Indices that can never be negative are cast to `_U` in the hot loops: Numba adds a
+# negative-index fix-up to every signed index, which costs the NoC model about a fifth of
+# its time (benchmarks/sanafe_agreement.py cases fan-in-3000 and wide-2048).
+_U = np.uint64
 
 
 @njit(cache=True, nogil=True)
@@ -205,11 +209,11 @@ def euler_step(spiking, reset, current, recurrent, ep, got, x, rec, v, i_, sp, s
 @njit(cache=True, nogil=True)
 def _heap_push(hk, hv, n, key, val):
     """Push (key, val) onto the binary min-heap hk/hv of n items (ties: smaller val first)."""
-    i = n
+    i = _U(n)
     hk[i] = key
     hv[i] = val
-    while i > 0:
-        parent = (i - 1) >> 1
+    while i > _U(0):
+        parent = (i - _U(1)) >> _U(1)
         if hk[parent] < hk[i] or (hk[parent] == hk[i] and hv[parent] <= hv[i]):
             break
         hk[i], hk[parent] = hk[parent], hk[i]
@@ -221,14 +225,15 @@ def _heap_push(hk, hv, n, key, val):
 @njit(cache=True, nogil=True)
 def _sift_down(hk, hv, n):
     """Restore the heap order of hk/hv (n items) after its root was replaced."""
-    i = 0
+    i = _U(0)
+    un = _U(n)
     while True:
-        a = 2 * i + 1
-        b = a + 1
+        a = (i << _U(1)) + _U(1)
+        b = a + _U(1)
         m = i
-        if a < n and (hk[a] < hk[m] or (hk[a] == hk[m] and hv[a] < hv[m])):
+        if a < un and (hk[a] < hk[m] or (hk[a] == hk[m] and hv[a] < hv[m])):
             m = a
-        if b < n and (hk[b] < hk[m] or (hk[b] == hk[m] and hv[b] < hv[m])):
+        if b < un and (hk[b] < hk[m] or (hk[b] == hk[m] and hv[b] < hv[m])):
             m = b
         if m == i:
             break
@@ -266,23 +271,26 @@ def _route_load(a, b, core_tx, core_ty, core_k, ntx, nlink, dens, w):
     hy = core_ty[b] - ya
     base = (ya * ntx + xa) * nlink
     li = base + 4 + core_k[a]
-    along = dens[li]
-    dens[li] += w
+    u = _U(li)
+    along = dens[u]
+    dens[u] += w
     if hx != 0:
         step = nlink if hx > 0 else -nlink
         li = base + (1 if hx > 0 else 3)
         for _i in range(abs(hx)):
             li += step
-            along += dens[li]
-            dens[li] += w
+            u = _U(li)
+            along += dens[u]
+            dens[u] += w
         base += hx * nlink
     if hy != 0:
         step = ntx * nlink if hy > 0 else -ntx * nlink
         li = base + (2 if hy > 0 else 0)
         for _i in range(abs(hy)):
             li += step
-            along += dens[li]
-            dens[li] += w
+            u = _U(li)
+            along += dens[u]
+            dens[u] += w
     return along
 
 
@@ -293,13 +301,16 @@ def _send(c, dest, m, f, si, nm, lanes, tm, core_tx, core_ty, m_src, m_sent, m_d
     (receive cycles m (message_in + synapse * ceil(f / lanes))); returns `tally` (receive
     cycles, messages, hops, north-south hops, synaptic events) with the message added."""
     proc = m * (tm[0] + tm[1] * (f if lanes == 1 else (f + lanes - 1) // lanes))
-    m_src[nm] = c
-    m_sent[nm] = si
-    m_dest[nm] = dest
-    m_proc[nm] = proc
-    core_busy[dest] += proc
-    dy = abs(core_ty[c] - core_ty[dest])
-    hops = abs(core_tx[c] - core_tx[dest]) + dy
+    k = _U(nm)
+    m_src[k] = c
+    m_sent[k] = si
+    m_dest[k] = dest
+    m_proc[k] = proc
+    uc = _U(c)
+    ud = _U(dest)
+    core_busy[ud] += proc
+    dy = abs(core_ty[uc] - core_ty[ud])
+    hops = abs(core_tx[uc] - core_tx[ud]) + dy
     return tally[0] + proc, tally[1] + m, tally[2] + m * hops, tally[3] + m * dy, tally[4] + m * f
 
 
@@ -397,25 +408,26 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
     in_noc = 0
     while npq > 0:
         sent = pq_k[0]
-        c = pq_v[0]
+        c = _U(pq_v[0])
         if sent > last:
             last = sent
         while nh > 0 and hh_k[0] <= sent:     # messages started by now leave the NoC
-            j = hh_v[0]
-            dj = m_dest[j]
+            j = _U(hh_v[0])
+            dj = _U(m_dest[j])
             h = nxt_msg[j]
             head[dj] = h
             if h >= 0:
-                _heap_replace(hh_k, hh_v, nh, st[h], h)
+                _heap_replace(hh_k, hh_v, nh, st[_U(h)], h)
             else:
                 _r, _j, nh = _heap_pop(hh_k, hh_v, nh)
-            sj = m_src[j]
+            sj = _U(m_src[j])
             nl = 1 + abs(core_tx[dj] - core_tx[sj]) + abs(core_ty[dj] - core_ty[sj])
             _route_load(sj, dj, core_tx, core_ty, core_k, ntx, nlink, dens, -1.0 / (nl + 1))
             psum -= m_proc[j]
             in_noc -= 1
-        k = order[pos[c]]
-        d = m_dest[k]
+        pc = _U(pos[c])
+        k = _U(order[pc])
+        d = _U(m_dest[k])
         hx = abs(core_tx[c] - core_tx[d])
         hy = abs(core_ty[c] - core_ty[d])
         net = float(hx * lat_ew + hy * lat_ns)
@@ -444,18 +456,19 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
             st[k] = start
             nxt_msg[k] = -1
             if head[d] < 0:
-                head[d] = k
-                nh = _heap_push(hh_k, hh_v, nh, start, k)
+                head[d] = np.int64(k)
+                nh = _heap_push(hh_k, hh_v, nh, start, np.int64(k))
             else:
-                nxt_msg[tail[d]] = k
-            tail[d] = k
-        if pos[c] < last_i[c]:
-            pos[c] += 1
-            k2 = order[pos[c]]
+                nxt_msg[_U(tail[d])] = np.int64(k)
+            tail[d] = np.int64(k)
+        if pc < _U(last_i[c]):
+            pc += _U(1)
+            pos[c] = np.int64(pc)
+            k2 = _U(order[pc])
             nxt = sent + float(m_sent[k2] - m_sent[k])
             if nxt > last:
                 last = nxt
-            _heap_replace(pq_k, pq_v, npq, nxt, c)
+            _heap_replace(pq_k, pq_v, npq, nxt, np.int64(c))
         else:
             _r, _c, npq = _heap_pop(pq_k, pq_v, npq)
     for c in range(n_cores):   # the work after each core's last message
