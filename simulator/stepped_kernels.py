@@ -93,6 +93,35 @@ def _sat(z):
 
 
 @njit(cache=True, nogil=True)
+def _lif_float(alpha_v, thr, sub, bias, q, delay, got, x, v, r, p, s_out, act):
+    """`neuron_step` for a float LIF or IF layer without refractory steps: the same
+    operations in the same order, written with selects in place of branches (one spike
+    branch per neuron costs more than the update itself)."""
+    n = x.shape[0]
+    scale = 2.0 ** q
+    inv = 1.0 / scale
+    on = got != 0 or bias != 0.0
+    active = 0
+    for o in range(n):
+        xo = x[o]
+        xe = p[o] if delay else xo
+        p[o] = xo if delay else p[o]
+        vo = v[o]
+        a = vo != 0.0 or on
+        act[o] = a
+        active += a
+        vd = alpha_v * vo
+        if q > 0:
+            vd = np.trunc(vd * scale) * inv
+        vn = (vd + bias) + xe
+        f = vn > thr
+        s_out[o] = f
+        v[o] = ((vn - thr) if sub else 0.0) if f else vn
+        r[o] = 0 if f else r[o]
+    return active
+
+
+@njit(cache=True, nogil=True)
 def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, i_, r, p,
                 s_out, act):
     """One step of one layer's neurons (float or fixed form); x the synaptic current, `got`
@@ -105,6 +134,8 @@ def neuron_step(kind, dv, du, thr, sub, refr, bias, q, delay, fixed, got, x, v, 
     inv = 1.0 / scale              # exact: a power of two
     alpha_v = (4096 - dv) / 4096.0
     alpha_i = (4096 - du) / 4096.0
+    if kind == KIND_LIF and not fixed and refr == 0:
+        return _lif_float(alpha_v, thr, sub, bias, q, delay, got, x, v, r, p, s_out, act)
     active = 0
     for o in range(n):
         xo = x[o]
@@ -676,8 +707,8 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
             cb = 0
             idx = ident if l > 0 else nz           # inputs: only those that spike
             for jj in range(n_src if l > 0 else nnz):
-                j = idx[jj]
-                cj = core_of[src0 + j]
+                j = _U(idx[jj])
+                cj = core_of[_U(src0) + j]
                 if cj != c:
                     if c >= 0:
                         Si[c] = si
@@ -697,7 +728,7 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                 out_m = tm[5] * m
                 if rl >= 0:                        # to the layer's own recurrent synapses
                     ch = ch_off[rl]
-                    for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                    for tt in range(_U(ct_ptr[ch]), _U(ct_ptr[ch + 1])):
                         f = t_c1[tt] - t_c0[tt]
                         dest = t_core[tt]
                         si += out_m
@@ -707,9 +738,10 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
                         nm += 1
                 if l == L:
                     continue
-                ch = ch_off[l] + j // rows[l]
-                jr = j - (ch - ch_off[l]) * rows[l]
-                for tt in range(ct_ptr[ch], ct_ptr[ch + 1]):
+                cq = j // _U(rows[l])                # the input's chunk
+                ch = ch_off[l] + np.int64(cq)
+                jr = j - cq * _U(rows[l])
+                for tt in range(_U(ct_ptr[ch]), _U(ct_ptr[ch + 1])):
                     if fan_off[tt] >= 0:          # a sparse layer: the synapses j has here
                         f = fan_flat[fan_off[tt] + jr]
                         if f == 0:
