@@ -682,18 +682,12 @@ def run_network(x, pop_off, core_of, w_flat, w_off, d_in, d_out, scale_flat, o_o
         nm = 0
         npt = 0
         nnz = 0                   # the inputs' non-zero entries (prev is read only there)
-        for j0 in range(0, d_in[0], 16):
-            j1 = min(j0 + 16, d_in[0])
-            any_ = 0
-            for j in range(j0, j1):
-                any_ |= x[t, j]
-            if any_ == 0:
-                continue
-            for j in range(j0, j1):
-                if x[t, j] != 0:
-                    prev[j] = x[t, j]
-                    nz[nnz] = j
-                    nnz += 1
+        xt = x[t]
+        for j in range(_U(d_in[0])):     # nz: the spiking inputs, compacted without branches
+            xj = xt[j]
+            prev[j] = xj
+            nz[nnz] = j
+            nnz += xj != 0
         for l in range(L + 1):
             # -- sender timeline of population l: its neurons, then its messages -----------
             n_src = pop_off[l + 1] - pop_off[l]
