@@ -22,12 +22,14 @@ copied). Install it into the venv for benchmarks only: `.venv/bin/pip install sa
 
     .venv/bin/python benchmarks/sanafe_agreement.py [--case F.json ...] [--threads N] [--repeat N]
 
-Wall times are the fastest of --repeat runs (default 3) on each side, every SANA-FE run in a
-fresh process; after each SANA-FE run but the first, ours runs --repeat times more, so both
-sides' runs are spread over the case's whole time (a slow spell of a shared machine, which
-we saw last a second or two at 1.5x, would otherwise fall on one side's runs only). Each side
-uses one thread (OPENBLAS_NUM_THREADS=1 unless set). The counts, energies and chip times are
-those of the first run (every run gives the same).
+Wall times are the fastest of --repeat timings (default 3) on each side, the sides taking
+turns. A SANA-FE timing is one run in a fresh process; the timing of ours after it is the
+mean of back-to-back runs that together last as long as that SANA-FE run (at least one), so
+that both sides' timings cover equal stretches of machine time. (This shared machine
+switches, for seconds at a time, between two speeds about 1.5x apart; a timing of ours made
+of one 20 ms run would be taken in one of them, while a 2 s SANA-FE run averages over both.)
+Each side uses one thread (OPENBLAS_NUM_THREADS=1 unless set). The counts, energies and chip
+times are those of the first run (every run gives the same).
 
 With no --case the built-in set runs (BUILTIN below; benchmarks/sanafe_cases/ holds three of
 them as files). A case file is one JSON object:
@@ -312,7 +314,7 @@ def layer_params(case: dict[str, Any], weights: list[np.ndarray],
 
 # -- the two simulators -------------------------------------------------------------------
 def run_ours(weights: list[np.ndarray], params: list[dict[str, Any]],
-             x: np.ndarray, repeat: int = 1) -> dict[str, Any]:
+             x: np.ndarray) -> dict[str, Any]:
     from snncompile.backends.accum import HardwareSpec
     from snncompile.backends.accum.network import lower_network
     from snncompile.energy import load_table, price
@@ -334,7 +336,7 @@ def run_ours(weights: list[np.ndarray], params: list[dict[str, Any]],
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = net.run(x)
-    wall = min(time.perf_counter() - t0, time_ours(net, x, repeat - 1))
+    wall = time.perf_counter() - t0
     rep = price(res.counters, load_table("loihi1-sanafe"))
     energy = {k: v * 1e-12 for k, v in rep.snn.as_dict().items()}
     nodes = res.counters.nodes
@@ -349,14 +351,17 @@ def run_ours(weights: list[np.ndarray], params: list[dict[str, Any]],
             "_cores": cores, "_hw": hw, "_net": net}
 
 
-def time_ours(net: Any, x: np.ndarray, runs: int) -> float:
-    """The fastest of `runs` more runs of `net` on x (s; inf when runs = 0)."""
-    best = math.inf
-    for _ in range(runs):
-        t0 = time.perf_counter()
+def time_ours(net: Any, x: np.ndarray, seconds: float) -> float:
+    """The mean wall time (s) of back-to-back runs of `net` on x that together last at least
+    `seconds` (at least one run)."""
+    n = 0
+    t0 = time.perf_counter()
+    while True:
         net.run(x)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return elapsed / n
 
 
 def sanafe_core(hw: Any, core: int) -> int:
@@ -446,15 +451,16 @@ def run_sanafe_fresh(weights: list[np.ndarray], params: list[dict[str, Any]], x:
 def compare(case: dict[str, Any], threads: int = 1, repeat: int = 1) -> dict[str, Any]:
     weights, x = draw(case)
     params = layer_params(case, weights, x)
-    ours = run_ours(weights, params, x, repeat)
+    ours = run_ours(weights, params, x)
     hw = ours.pop("_hw")
     cores = [np.array([sanafe_core(hw, c) for c in cs], np.int64) for cs in ours.pop("_cores")]
     net = ours.pop("_net")
     theirs = run_sanafe_fresh(weights, params, x, cores, threads)
-    for _ in range(repeat - 1):   # the sides alternate: a slow spell of a shared machine
-        theirs["wall_s"] = min(theirs["wall_s"],   # does not fall on one side's runs only
-                               run_sanafe_fresh(weights, params, x, cores, threads)["wall_s"])
-        ours["wall_s"] = min(ours["wall_s"], time_ours(net, x, repeat))
+    ours["wall_s"] = time_ours(net, x, theirs["wall_s"])
+    for _ in range(repeat - 1):   # the sides take turns (module docstring)
+        wall = run_sanafe_fresh(weights, params, x, cores, threads)["wall_s"]
+        theirs["wall_s"] = min(theirs["wall_s"], wall)
+        ours["wall_s"] = min(ours["wall_s"], time_ours(net, x, wall))
     spikes_equal = (ours["spikes"] == theirs["spikes"]
                     and bool(np.array_equal(ours["_raster"], theirs["_raster"]))
                     and theirs["_fired"] == sum(theirs["spikes"].values()))
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="SANA-FE processing threads (default 1)")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per side; wall times are the fastest (default 3)")
+                    help="timings per side, taking turns; wall times are the fastest (default 3)")
     args = ap.parse_args(argv)
     try:
         if args.threads < 1:
