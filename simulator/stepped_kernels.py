@@ -360,7 +360,7 @@ def schedule_workspace(n_cores, max_msgs):
     """The work arrays of `schedule` for up to max_msgs messages on n_cores cores:
     (int64 array, float64 array), allocated once per run."""
     wi = np.zeros(2 * max_msgs + 7 * (n_cores + 1), np.int64)
-    wf = np.zeros(max_msgs + 2 * (n_cores + 1), np.float64)
+    wf = np.zeros(2 * max_msgs + 2 * (n_cores + 1), np.float64)
     return wi, wf
 
 
@@ -390,7 +390,7 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
             if S[c] + shift[c] > last:
                 last = S[c] + shift[c]
         return last
-    M = wf.shape[0] - 2 * (n_cores + 1)
+    M = (wf.shape[0] - 2 * (n_cores + 1)) // 2
     order = wi[:M]
     nxt_msg = wi[M:2 * M]
     o = 2 * M
@@ -404,6 +404,7 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
     st = wf[:M]
     pq_k = wf[M:M + n_cores + 1]
     hh_k = wf[M + n_cores + 1:M + 2 * (n_cores + 1)]
+    mw = wf[M + 2 * (n_cores + 1):]
     grouped = True                       # each core's messages one run (the usual case)
     for c in range(n_cores):
         first[c] = -1
@@ -452,8 +453,7 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
             else:
                 _r, _j, nh = _heap_pop(hh_k, hh_v, nh)
             sj = _U(m_src[j])
-            nl = 1 + abs(core_tx[dj] - core_tx[sj]) + abs(core_ty[dj] - core_ty[sj])
-            _route_load(sj, dj, core_tx, core_ty, core_k, ntx, nlink, dens, -1.0 / (nl + 1))
+            _route_load(sj, dj, core_tx, core_ty, core_k, ntx, nlink, dens, -mw[j])
             psum -= m_proc[j]
             in_noc -= 1
         pc = _U(pos[c])
@@ -465,7 +465,9 @@ def schedule(nm, m_src, m_sent, m_dest, m_proc, S, F, shift, core_tx, core_ty, c
         if buf > 0:
             # the load on the message's links, read before it adds its own density
             nl = 1 + hx + hy
-            along = _route_load(c, d, core_tx, core_ty, core_k, ntx, nlink, dens, 1.0 / (nl + 1))
+            wk = 1.0 / (nl + 1)
+            mw[k] = wk
+            along = _route_load(c, d, core_tx, core_ty, core_k, ntx, nlink, dens, wk)
             if in_noc > 0:                    # mu = psum / in_noc
                 cap = float(buf * nl)
                 if along > cap:
