@@ -293,6 +293,18 @@ def _heap_replace(hk, hv, n, key, val):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _walk(along, li, step, n, dens, w):
+    """Add w to the density of links li + step, li + 2 step, ..., li + n step and return
+    `along` plus their densities before the add (summed in that order)."""
+    for _i in range(n):
+        li += step
+        u = _U(li)
+        along += dens[u]
+        dens[u] += w
+    return along
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _route_load(a, b, core_tx, core_ty, core_k, ntx, nlink, dens, w):
     """Add w to the density of each link message a -> b occupies (the source core's port at
     its tile, then per hop, x first, then y, the link of the tile entered and the direction
@@ -301,28 +313,14 @@ def _route_load(a, b, core_tx, core_ty, core_k, ntx, nlink, dens, w):
     hx = core_tx[b] - xa
     hy = core_ty[b] - ya
     base = (ya * ntx + xa) * nlink
-    li = base + 4 + core_k[a]
-    u = _U(li)
+    u = _U(base + 4 + core_k[a])
     along = dens[u]
     dens[u] += w
-    if hx != 0:
-        step = nlink if hx > 0 else -nlink
-        li = base + (1 if hx > 0 else 3)
-        for _i in range(abs(hx)):
-            li += step
-            u = _U(li)
-            along += dens[u]
-            dens[u] += w
-        base += hx * nlink
-    if hy != 0:
-        step = ntx * nlink if hy > 0 else -ntx * nlink
-        li = base + (2 if hy > 0 else 0)
-        for _i in range(abs(hy)):
-            li += step
-            u = _U(li)
-            along += dens[u]
-            dens[u] += w
-    return along
+    along = _walk(along, base + (1 if hx > 0 else 3), nlink if hx > 0 else -nlink, abs(hx),
+                  dens, w)
+    base += hx * nlink
+    return _walk(along, base + (2 if hy > 0 else 0), ntx * nlink if hy > 0 else -ntx * nlink,
+                 abs(hy), dens, w)
 
 
 @njit(cache=True, nogil=True, inline="always")
